@@ -284,6 +284,11 @@ export interface WatchingReply {
   revision: number;
   /** The matching leases at `revision` (absent when fromRevision was given). */
   snapshot?: LeaseInfo[];
+  /**
+   * With fromRevision: the missed events matching the prefix, revision > fromRevision and
+   * <= `revision`, for this watch only (rule W4). Later events arrive in `events` frames.
+   */
+  events?: LeaseEvent[];
 }
 
 export interface ErrorReply {

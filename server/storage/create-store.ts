@@ -1,0 +1,29 @@
+import type { Clock } from '../clock.js';
+import type { BrokerOptions } from '../config.js';
+import type { Logger } from '../log.js';
+import type { LeaseStore } from './lease-store.js';
+import { MemoryStore } from './memory-store.js';
+import type { StoreObserver } from './table-store.js';
+
+/** Builds the store the options name. */
+export function createStore(
+  o: BrokerOptions,
+  clock: Clock,
+  log: Logger,
+  observer?: StoreObserver,
+): LeaseStore {
+  const tableOptions = {
+    lockDelayMs: o.lockDelayMs,
+    historyLimit: o.historyLimit,
+    maxLeasesPerSession: o.maxLeasesPerSession,
+    maxWaitsPerSession: o.maxWaitsPerSession,
+    minLeaseTtlMs: o.minTtlMs,
+    maxLeaseTtlMs: o.maxLeaseTtlMs,
+  };
+  switch (o.store) {
+    case 'memory':
+      return new MemoryStore(clock, tableOptions, log, observer);
+    case 'journal':
+      throw new RangeError('the journal store is not built yet');
+  }
+}
