@@ -145,8 +145,8 @@ export class JournalReading implements AsyncIterable<JournalRecord> {
         for (let record = await scanner.next(); record; record = await scanner.next()) {
           if (record.seq < fromSeq) continue;
           summary.records++;
-          // Copy: the scanner reuses its buffer.
-          yield { seq: record.seq, payload: record.payload.slice() };
+          // A copy, as a plain Uint8Array: the scanner reuses its buffer (and Buffer#slice would not copy).
+          yield { seq: record.seq, payload: new Uint8Array(record.payload) };
         }
       } finally {
         await scanner.close();

@@ -53,6 +53,19 @@ describe('readJournal', () => {
     expect((await read(join(dir, 'missing'))).summary).toMatchObject({ records: 0, nextSeq: undefined });
   });
 
+  it('yields payloads that stay intact while later records are read through the same buffer', async () => {
+    const dir = await tempDir();
+    // One segment three times the size of the 1 MiB read buffer, so the buffer is refilled.
+    const writer = await JournalWriter.open(dir);
+    const expected: string[] = [];
+    for (let i = 0; i < 3000; i++) expected.push(`${i}:`.padEnd(1000, String.fromCharCode(97 + (i % 26))));
+    await Promise.all(expected.map((t) => writer.append(bytes(t))));
+    await writer.close();
+    const payloads: Uint8Array[] = [];
+    for await (const record of readJournal(dir)) payloads.push(record.payload);
+    expect(payloads.map(text)).toEqual(expected);
+  });
+
   it('starts at fromSeq, skipping whole segments before it', async () => {
     const dir = await tempDir();
     await writeJournal(dir, 30, 4);
