@@ -413,7 +413,10 @@ export class LeaseTable {
       }
       case 'event': {
         const ev = rec.event;
-        if (ev.revision > this.revision) this.revision = ev.revision;
+        // R2: a snapshot is taken while later records may still be in flight, so replay can meet
+        // events the snapshot already reflects. Revisions tell them apart; skipping makes replay idempotent.
+        if (ev.revision <= this.revision) return;
+        this.revision = ev.revision;
         if (ev.token > this.lastToken) this.lastToken = ev.token;
         this.history.push(ev);
         const s = this.sessions.get(ev.sessionId);
