@@ -249,11 +249,14 @@ export class LeaseTable {
     // L2: acquiring a lease the session already holds answers with the same grant.
     if (held && held.sessionId === sessionId) return { kind: 'granted', lease: this.info(held, now) };
     const delay = this.lockDelays.get(name);
+    // Queued waits count against maxLeasesPerSession too: each may turn into a held lease later
+    // (grantNext does not check the limit), so admitting them here is what bounds the holdings.
+    const committed = s.leases.size + s.waits.size;
     if (!held && !delay) {
-      if (s.leases.size >= this.options.maxLeasesPerSession) {
+      if (committed >= this.options.maxLeasesPerSession) {
         throw new LeasewireError(
           'LIMIT_EXCEEDED',
-          `a session may hold at most ${this.options.maxLeasesPerSession} leases`,
+          `a session may hold at most ${this.options.maxLeasesPerSession} leases, counting queued waits`,
           {
             limit: 'maxLeasesPerSession',
             max: this.options.maxLeasesPerSession,
@@ -276,6 +279,16 @@ export class LeaseTable {
         {
           limit: 'maxWaitsPerSession',
           max: this.options.maxWaitsPerSession,
+        },
+      );
+    }
+    if (committed >= this.options.maxLeasesPerSession) {
+      throw new LeasewireError(
+        'LIMIT_EXCEEDED',
+        `a session may hold at most ${this.options.maxLeasesPerSession} leases, counting queued waits`,
+        {
+          limit: 'maxLeasesPerSession',
+          max: this.options.maxLeasesPerSession,
         },
       );
     }
