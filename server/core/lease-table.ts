@@ -134,13 +134,16 @@ export class LeaseTable {
     return out;
   }
 
+  /** Like every call, processes due deadlines first (outputs wait in the outbox for drain). */
   get(now: Now, name: string): LeaseInfo | null {
+    this.advance(now);
     const l = this.leases.get(name);
     return l ? this.info(l, now) : null;
   }
 
   /** Held leases whose names start with prefix ('' for all), sorted by name. */
   list(now: Now, prefix: string): LeaseInfo[] {
+    this.advance(now);
     const out: LeaseInfo[] = [];
     for (const l of this.leases.values()) if (l.name.startsWith(prefix)) out.push(this.info(l, now));
     out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
