@@ -29,9 +29,10 @@ export interface JournalWriterOptions {
   /** Most bytes one write may carry (a single larger record still goes alone). */
   maxBatchBytes?: number;
   /**
-   * After a write that carried more than one record (a sign of concurrent load), wait up to this long
-   * for the next batch to fill before writing it. 0 writes as soon as the previous write is done.
-   * A lone append after an idle period never waits.
+   * When a write carried more than one record and more queued up while it was in flight (signs of
+   * sustained load), wait up to this long for the next batch to fill before writing it; a full batch
+   * goes at once. 0 (the default) writes as soon as the previous write is done. A lone append never
+   * waits, and neither do callers that append only after their previous append resolved.
    */
   maxBatchDelayMs?: number;
   maxRecordBytes?: number;

@@ -232,6 +232,8 @@ export class JournalWriter {
       this.queuedBytes = 0;
     } finally {
       this.draining = false;
+      // Going idle ends the load that justified lingering: the next lone append goes at once.
+      this.lingerNext = false;
       for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
@@ -315,7 +317,9 @@ export class JournalWriter {
     this.offset += bytes;
     this.seq += batch.length;
     this.isHealthy = true;
-    this.lingerNext = batch.length > 1 && this.options.maxBatchDelayMs > 0;
+    // Linger only for records that queued up during this write: callers reacting to the resolutions
+    // below append after this point, and a lone append must not wait.
+    this.lingerNext = batch.length > 1 && this.queue.length > 0 && this.options.maxBatchDelayMs > 0;
     this.counters.records += batch.length;
     this.counters.batches++;
     this.counters.bytes += bytes;
