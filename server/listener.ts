@@ -78,6 +78,12 @@ export class Listener {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    // RFC 6455 4.1/4.2.1: the opening handshake is an HTTP/1.1 (or later) GET. `ws` does not
+    // check the version and would switch an HTTP/1.0 request to WebSocket.
+    if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
+      refuse(socket, 505, 'HTTP Version Not Supported');
+      return;
+    }
     const path = (req.url ?? '').split('?')[0];
     if (path !== WS_PATH) {
       refuse(socket, 404, 'Not Found');
