@@ -36,6 +36,15 @@ export interface JournalWriterOptions {
    */
   maxBatchDelayMs?: number;
   maxRecordBytes?: number;
+  /**
+   * On a failed write or sync, keep the batch queued and retry it with backoff (`retryDelayMs`,
+   * doubling up to `maxRetryDelayMs`) instead of rejecting it; its appends stay pending until it is
+   * durable. For callers that applied the change before appending and cannot take it back. A batch
+   * still failing when `close()` is called is rejected. Default false: a failed batch rejects.
+   */
+  retryFailedWrites?: boolean;
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
   /** Sequence number of the first record when the directory holds no segment yet. */
   firstSeq?: number;
   log?: (line: string) => void;
@@ -49,6 +58,9 @@ export interface ResolvedJournalWriterOptions {
   maxBatchBytes: number;
   maxBatchDelayMs: number;
   maxRecordBytes: number;
+  retryFailedWrites: boolean;
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
   firstSeq: number;
   log: (line: string) => void;
   io: JournalWriterIo;
@@ -61,6 +73,9 @@ export const JOURNAL_WRITER_DEFAULTS = {
   maxBatchBytes: 4 * 1024 * 1024,
   maxBatchDelayMs: 0,
   maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
+  retryFailedWrites: false,
+  retryDelayMs: 50,
+  maxRetryDelayMs: 2000,
   firstSeq: 1,
 } as const;
 
@@ -111,6 +126,19 @@ export function resolveJournalWriterOptions(
       JOURNAL_WRITER_DEFAULTS.maxRecordBytes,
       0,
     ),
+    retryFailedWrites: options.retryFailedWrites ?? JOURNAL_WRITER_DEFAULTS.retryFailedWrites,
+    retryDelayMs: integerOption(
+      'retryDelayMs',
+      options.retryDelayMs,
+      JOURNAL_WRITER_DEFAULTS.retryDelayMs,
+      1,
+    ),
+    maxRetryDelayMs: integerOption(
+      'maxRetryDelayMs',
+      options.maxRetryDelayMs,
+      JOURNAL_WRITER_DEFAULTS.maxRetryDelayMs,
+      1,
+    ),
     firstSeq: options.firstSeq ?? JOURNAL_WRITER_DEFAULTS.firstSeq,
     log: options.log ?? ((line) => console.warn(line)),
     io: { ...defaultJournalWriterIo, ...options.io },
@@ -122,6 +150,11 @@ export function resolveJournalWriterOptions(
   if (resolved.maxRecordBytes > RECORD_BYTES_CEILING) {
     throw new RangeError(
       `maxRecordBytes must be at most ${RECORD_BYTES_CEILING}, got ${resolved.maxRecordBytes}`,
+    );
+  }
+  if (resolved.maxRetryDelayMs < resolved.retryDelayMs) {
+    throw new RangeError(
+      `maxRetryDelayMs (${resolved.maxRetryDelayMs}) must not be below retryDelayMs (${resolved.retryDelayMs})`,
     );
   }
   assertSeq(resolved.firstSeq, 'firstSeq');

@@ -57,6 +57,10 @@ export class JournalWriter {
   private draining = false;
   private lingerNext = false;
   private wakeLinger: (() => void) | undefined;
+  // Set while a failed batch waits to be retried (retryFailedWrites); close() wakes it early.
+  private retryDelayMs: number | undefined;
+  private wakeRetry: (() => void) | undefined;
+  private failedAttempts = 0;
   private idleWaiters: (() => void)[] = [];
   // Set when cutting a failed batch off the file failed; the cut is retried before the next write.
   private truncatePending = false;
@@ -195,6 +199,7 @@ export class JournalWriter {
   /** Waits for queued appends to settle, syncs the segment and closes it. Later appends reject. */
   close(): Promise<void> {
     this.closing ??= this.shutDown();
+    this.wakeRetry?.();
     return this.closing;
   }
 
@@ -223,7 +228,8 @@ export class JournalWriter {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        if (this.lingerNext && !this.batchIsFull()) await this.linger();
+        if (this.retryDelayMs !== undefined) await this.waitForRetry(this.retryDelayMs);
+        else if (this.lingerNext && !this.batchIsFull()) await this.linger();
         await this.commitNext();
       }
     } catch (error) {
@@ -253,6 +259,19 @@ export class JournalWriter {
         resolve();
       };
       this.wakeLinger = wake;
+    });
+  }
+
+  private waitForRetry(delayMs: number): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => wake(), delayMs);
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.wakeRetry = undefined;
+        resolve();
+      };
+      this.wakeRetry = wake;
     });
   }
 
@@ -313,6 +332,13 @@ export class JournalWriter {
       await this.fail(batch, error, position);
       return;
     }
+    if (this.failedAttempts > 0) {
+      this.options.log(
+        `journal: writes to ${this.segment.path} succeed again after ${this.failedAttempts} failed attempt(s)`,
+      );
+    }
+    this.failedAttempts = 0;
+    this.retryDelayMs = undefined;
     const firstSeq = this.seq;
     this.offset += bytes;
     this.seq += batch.length;
@@ -354,6 +380,20 @@ export class JournalWriter {
       this.truncatePending = false;
     } catch {
       this.truncatePending = true;
+    }
+    this.failedAttempts++;
+    if (this.options.retryFailedWrites && !this.closing) {
+      // Back at the head of the queue, in order; the payloads are rewritten in full on retry, so a
+      // later successful fdatasync covers fresh pages rather than ones whose writeback failed.
+      this.queue.unshift(...batch);
+      this.queuedBytes += batch.reduce((sum, pending) => sum + recordBytes(pending.payload.length), 0);
+      const delayMs =
+        this.retryDelayMs === undefined
+          ? this.options.retryDelayMs
+          : Math.min(this.retryDelayMs * 2, this.options.maxRetryDelayMs);
+      this.retryDelayMs = delayMs;
+      this.options.log(`${error.message}; retrying ${batch.length} record(s) in ${delayMs} ms`);
+      return;
     }
     for (const pending of batch) pending.reject(error);
   }
