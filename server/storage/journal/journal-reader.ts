@@ -31,7 +31,7 @@ export interface JournalRepairReport {
   deletedFiles: string[];
   /** All bytes dropped: the cut-off end of `file` plus the deleted files. */
   droppedBytes: number;
-  /** Sequence number of the first dropped record; the journal continues from here. */
+  /** Sequence number of the first dropped record. */
   firstDroppedSeq: number;
   /** Intact records found in what was dropped; a lower bound unless `droppedRecordsExact`. */
   droppedRecords: number;
@@ -41,7 +41,10 @@ export interface JournalRepairReport {
 export interface JournalReadSummary {
   /** Records yielded (those at or after `fromSeq`). */
   records: number;
-  /** The sequence number the writer will give the next record; undefined for an empty directory. */
+  /**
+   * The sequence number the journal continues at: pass it to the writer as `firstSeq` (it matters
+   * when a repair emptied the directory). Undefined for an empty directory.
+   */
   nextSeq: number | undefined;
   tornTail: TornTailReport | undefined;
   repair: JournalRepairReport | undefined;
@@ -177,6 +180,26 @@ export class JournalReading implements AsyncIterable<JournalRecord> {
       expectedSeq = summary.repair.firstDroppedSeq;
       break;
     }
+    if (fromSeq > expectedSeq) {
+      // The journal ends before fromSeq: a snapshot newer than the journal, as an OS crash in fsync
+      // `none` mode can leave. Appending at expectedSeq would give new records numbers the snapshot
+      // already covers, and the next recovery would skip them.
+      const reason = `the journal ends before record ${fromSeq}: records ${expectedSeq} to ${fromSeq - 1} are missing`;
+      const last = segments.at(-1)!;
+      if (!this.repair) throw new JournalCorruptError(last.path, (await stat(last.path)).size, reason);
+      // Every record still here is older than fromSeq, so none is needed: drop them all.
+      const remaining = await listSegments(this.dir);
+      const dropped = await this.damaged({
+        segments: remaining,
+        index: 0,
+        keepBytes: 0,
+        offset: 0,
+        reason,
+        firstDroppedSeq: remaining[0]!.firstSeq,
+      });
+      summary.repair = summary.repair ? mergeRepairs(summary.repair, dropped) : dropped;
+      expectedSeq = fromSeq;
+    }
     summary.nextSeq = expectedSeq;
     this.result = summary;
   }
@@ -247,4 +270,16 @@ export class JournalReading implements AsyncIterable<JournalRecord> {
       droppedRecordsExact: exact,
     };
   }
+}
+
+function mergeRepairs(first: JournalRepairReport, second: JournalRepairReport): JournalRepairReport {
+  return {
+    ...first,
+    reason: `${first.reason}; then ${second.reason}`,
+    deletedFiles: [...first.deletedFiles, ...second.deletedFiles],
+    droppedBytes: first.droppedBytes + second.droppedBytes,
+    droppedRecords: first.droppedRecords + second.droppedRecords,
+    droppedRecordsExact: first.droppedRecordsExact && second.droppedRecordsExact,
+    firstDroppedSeq: Math.min(first.firstDroppedSeq, second.firstDroppedSeq),
+  };
 }

@@ -68,15 +68,19 @@ export async function createSegment(
   const path = join(dir, name);
   const tempPath = `${path}.tmp`;
   const handle = await open(tempPath, 'w');
+  let renamed = false;
   try {
     const header = encodeSegmentHeader(firstSeq);
     await handle.write(header, 0, header.length, 0);
     await handle.datasync();
     await rename(tempPath, path);
+    renamed = true;
     await fsyncDir(dir);
   } catch (error) {
     await handle.close().catch(() => {});
-    await unlink(tempPath).catch(() => {});
+    // Also remove a renamed but unused segment: the writer stays on the old one, and records it
+    // adds there would overlap this segment's first sequence number.
+    await unlink(renamed ? path : tempPath).catch(() => {});
     throw error;
   }
   return { file: { name, path, firstSeq }, handle };

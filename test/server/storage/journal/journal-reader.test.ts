@@ -86,6 +86,37 @@ describe('readJournal', () => {
     expect((error as Error).message).toMatch(/records 50 to 99 are missing/);
   });
 
+  it('refuses a fromSeq past the end of the journal, since the records in between are gone', async () => {
+    const dir = await tempDir();
+    const [segment] = await writeJournal(dir, 5);
+    const { error } = await read(dir, { fromSeq: 9 });
+    expect(error).toMatchObject({
+      file: segment,
+      offset: offsetOf(5),
+      reason: 'the journal ends before record 9: records 6 to 8 are missing',
+    });
+  });
+
+  it('repairs a journal that ends before fromSeq by dropping the records older than fromSeq and continuing at fromSeq', async () => {
+    const dir = await tempDir();
+    const segments = await writeJournal(dir, 10, 4);
+    const { records, summary } = await read(dir, { fromSeq: 14, repair: true });
+    expect(records).toEqual([]);
+    expect(summary?.nextSeq).toBe(14);
+    expect(summary?.repair).toMatchObject({
+      deletedFiles: segments,
+      droppedRecords: 10,
+      droppedRecordsExact: true,
+    });
+    expect(await readdir(dir)).toEqual([]);
+    const writer = await JournalWriter.open(dir, { firstSeq: summary?.nextSeq });
+    expect(await writer.append(bytes('first after the snapshot'))).toBe(14);
+    await writer.close();
+    expect((await read(dir, { fromSeq: 14 })).records).toEqual([
+      { seq: 14, text: 'first after the snapshot' },
+    ]);
+  });
+
   it('cuts a record torn mid-payload off the last segment, logs it once, and lets the writer append after it', async () => {
     const dir = await tempDir();
     const [segment] = await writeJournal(dir, 5);
