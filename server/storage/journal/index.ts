@@ -17,6 +17,7 @@ export {
 } from './journal-reader.js';
 export { JournalWriter, type JournalWriterStats } from './journal-writer.js';
 export {
+  defaultJournalWriterIo,
   type FsyncMode,
   JOURNAL_WRITER_DEFAULTS,
   type JournalWriterIo,
