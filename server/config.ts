@@ -47,6 +47,14 @@ export interface BrokerOptions {
   maxSessions: number;
   /** How long `close()` waits for sockets to close after telling them to go away. */
   drainTimeoutMs: number;
+  /** HTTP API: longest a waiting acquire is held open (a long poll); larger waitTimeoutMs are capped. */
+  maxHttpWaitMs: number;
+  /** HTTP API: largest request body accepted; bigger ones get 413. */
+  maxHttpBodyBytes: number;
+  /** HTTP API: Server-Sent Events watch streams open at once. */
+  maxHttpWatches: number;
+  /** HTTP API: interval of the comment lines that keep an idle SSE watch stream open. */
+  sseHeartbeatMs: number;
   logLevel: LogLevel;
 }
 
@@ -77,6 +85,10 @@ export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   allowedOrigins: [],
   maxSessions: 100_000,
   drainTimeoutMs: 2_000,
+  maxHttpWaitMs: 30_000,
+  maxHttpBodyBytes: 16 * 1024,
+  maxHttpWatches: 1_024,
+  sseHeartbeatMs: 15_000,
   logLevel: 'info',
 };
 
@@ -98,6 +110,10 @@ const POSITIVE_INTS: (keyof BrokerOptions)[] = [
   'headersTimeoutMs',
   'maxSessions',
   'drainTimeoutMs',
+  'maxHttpWaitMs',
+  'maxHttpBodyBytes',
+  'maxHttpWatches',
+  'sseHeartbeatMs',
 ];
 
 /**
@@ -133,6 +149,8 @@ export function resolveBrokerOptions(input: Partial<BrokerOptions> = {}): Broker
     throw new RangeError(`maxMetaBytes must be within 0..${MAX_META_BYTES}`);
   }
   if (o.maxPayloadBytes < 1024) throw new RangeError('maxPayloadBytes must be at least 1024');
+  // Base64 of the largest meta plus the other fields must fit in one acquire body.
+  if (o.maxHttpBodyBytes < 2048) throw new RangeError('maxHttpBodyBytes must be at least 2048');
   if (!Array.isArray(o.allowedOrigins)) throw new TypeError('allowedOrigins must be an array of origins');
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(o.logLevel)) {
     throw new RangeError(`logLevel must be debug, info, warn, error or silent, got ${o.logLevel}`);
