@@ -61,7 +61,7 @@ export interface BrokerOptions {
 export const DEFAULT_BROKER_OPTIONS: BrokerOptions = {
   host: '127.0.0.1',
   port: 7420,
-  store: 'memory',
+  store: 'journal',
   dataDir: './leasewire-data',
   fsync: 'batch',
   repair: false,

@@ -194,7 +194,12 @@ export class LeaseTable {
         }
         case 'lockDelay': {
           const d = this.lockDelays.get(key.name);
-          if (!d || d.until > now.mono) break;
+          if (!d) break;
+          if (d.until > now.mono) {
+            // Moved later (recovery grace) or superseded by a newer delay: keep one entry due at its end.
+            if (d.until > top.at) this.heap.push(d.until, key);
+            break;
+          }
           this.lockDelays.delete(key.name);
           this.grantNext(now, key.name, d.previous, d.reason);
           break;
@@ -409,6 +414,20 @@ export class LeaseTable {
     }
     for (const d of snap.lockDelayed) this.startLockDelay(now, d.name, d.previous, d.reason);
     for (const ev of snap.history) this.history.push(ev);
+  }
+
+  /**
+   * R1: after recovery, every session, lease TTL and lock-delay gets at least now + its full
+   * duration, however long the replay took. Deadlines only move later here.
+   */
+  extendDeadlines(now: Now): void {
+    for (const s of this.sessions.values()) s.deadline = Math.max(s.deadline, now.mono + s.record.ttlMs);
+    for (const l of this.leases.values()) {
+      if (l.ttlMs !== undefined && l.leaseDeadline !== undefined) {
+        l.leaseDeadline = Math.max(l.leaseDeadline, now.mono + l.ttlMs);
+      }
+    }
+    for (const d of this.lockDelays.values()) d.until = Math.max(d.until, now.mono + this.options.lockDelayMs);
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { BrokerOptions } from '../config.js';
 import type { Logger } from '../log.js';
+import { JournalStore } from './journal-store.js';
 import type { LeaseStore } from './lease-store.js';
 import { MemoryStore } from './memory-store.js';
 import type { StoreObserver } from './table-store.js';
@@ -24,6 +25,17 @@ export function createStore(
     case 'memory':
       return new MemoryStore(clock, tableOptions, log, observer);
     case 'journal':
-      throw new RangeError('the journal store is not built yet');
+      return new JournalStore(
+        clock,
+        tableOptions,
+        log,
+        {
+          dataDir: o.dataDir,
+          fsync: o.fsync,
+          repair: o.repair,
+          snapshotEveryRecords: o.snapshotEveryRecords,
+        },
+        observer,
+      );
   }
 }

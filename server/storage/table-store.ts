@@ -276,7 +276,7 @@ export abstract class TableStore implements LeaseStore {
   }
 
   /** One timer for the earliest deadline in the table (not one per lease or session). */
-  private rearm(): void {
+  protected rearm(): void {
     if (this.closed) return;
     const next = this.table.nextDeadline();
     if (next === undefined || next >= this.armedAt) return;
