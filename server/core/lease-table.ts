@@ -427,7 +427,8 @@ export class LeaseTable {
         l.leaseDeadline = Math.max(l.leaseDeadline, now.mono + l.ttlMs);
       }
     }
-    for (const d of this.lockDelays.values()) d.until = Math.max(d.until, now.mono + this.options.lockDelayMs);
+    for (const d of this.lockDelays.values())
+      d.until = Math.max(d.until, now.mono + this.options.lockDelayMs);
   }
 
   /**
