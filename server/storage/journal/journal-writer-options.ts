@@ -45,7 +45,10 @@ export interface JournalWriterOptions {
   retryFailedWrites?: boolean;
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
-  /** Sequence number of the first record when the directory holds no segment yet. */
+  /**
+   * Sequence number of the first record when the directory holds no segment yet. With segments
+   * present, a smaller value is ignored and a larger one (records would be missing) is refused.
+   */
   firstSeq?: number;
   log?: (line: string) => void;
   io?: Partial<JournalWriterIo>;

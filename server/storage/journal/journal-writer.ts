@@ -95,8 +95,9 @@ export class JournalWriter {
 
   /**
    * Opens the journal in `dir` for appending after its last intact record, creating the directory
-   * and a first segment if needed. A torn tail on the last segment is cut off and logged; other
-   * damage to the last segment throws {@link JournalCorruptError} (run `readJournal` with `repair`).
+   * and a first segment (starting at `firstSeq`) if needed. A torn tail on the last segment is cut off
+   * and logged; other damage to the last segment throws {@link JournalCorruptError} (run
+   * `readJournal` with `repair`), and so does a `firstSeq` beyond the journal's end.
    */
   static async open(dir: string, options?: JournalWriterOptions): Promise<JournalWriter> {
     const resolved = resolveJournalWriterOptions(options);
@@ -126,6 +127,13 @@ export class JournalWriter {
           droppedBytes: scanner.fileBytes - scanner.validEnd,
           reason: end.reason,
         }),
+      );
+    }
+    if (options?.firstSeq !== undefined && options.firstSeq > scanner.endSeq) {
+      throw new JournalCorruptError(
+        last.path,
+        scanner.validEnd,
+        `the journal continues at ${scanner.endSeq} but firstSeq ${options.firstSeq} was asked for: records ${scanner.endSeq} to ${options.firstSeq - 1} are missing`,
       );
     }
     const handle = await open(last.path, 'r+');

@@ -107,6 +107,20 @@ describe('JournalWriter', () => {
     expect((await readdir(dir)).sort()).toEqual(['000000000000000500.wal']);
   });
 
+  it('refuses a firstSeq beyond the end of an existing journal instead of leaving a gap', async () => {
+    const dir = await tempDir();
+    const writer = await JournalWriter.open(dir);
+    await writer.append(bytes('one'));
+    await writer.close();
+    await expect(JournalWriter.open(dir, { firstSeq: 5 })).rejects.toMatchObject({
+      name: 'JournalCorruptError',
+      reason: expect.stringMatching(/continues at 2 but firstSeq 5/),
+    });
+    const reopened = await JournalWriter.open(dir, { firstSeq: 2 });
+    expect(reopened.nextSeq).toBe(2);
+    await reopened.close();
+  });
+
   it.each<FsyncMode>(['always', 'batch', 'none'])(
     'keeps order and sequence numbers under 1,000 concurrent appends with fsync %s',
     async (fsync) => {
