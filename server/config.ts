@@ -3,9 +3,11 @@ import type { LogLevel } from './log.js';
 
 /** Broker options; the command line takes the same names in kebab-case (`--max-ttl-ms`). */
 export interface BrokerOptions {
+  /** Address to listen on; loopback by default (put a TLS proxy in front for other hosts). */
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** `journal` keeps state on disk (durable default); `memory` keeps nothing across restarts. */
   store: 'memory' | 'journal';
   /** Journal store: where the journal and snapshots live. */
   dataDir: string;
@@ -15,11 +17,13 @@ export interface BrokerOptions {
   repair: boolean;
   /** Journal store: write a snapshot after this many records. */
   snapshotEveryRecords: number;
-  /** Session TTL when hello asks for none, and the bounds requests are clamped to. */
+  /** Session TTL when hello asks for none. */
   defaultTtlMs: number;
+  /** Lowest session TTL granted; hello asks below it are raised to it. */
   minTtlMs: number;
+  /** Highest session TTL granted; hello asks above it are lowered to it. */
   maxTtlMs: number;
-  /** Bounds for a lease's own ttlMs. */
+  /** Longest lease-level ttlMs; longer requests are lowered to it (the lowest is minTtlMs). */
   maxLeaseTtlMs: number;
   /** After an expiry, a name is not granted again for this long (0 = off). */
   lockDelayMs: number;
@@ -27,9 +31,13 @@ export interface BrokerOptions {
   historyLimit: number;
   /** Largest WebSocket message accepted; bigger ones close the socket with 1009. */
   maxPayloadBytes: number;
+  /** Largest lease metadata (binary), at most the protocol's 1 KiB. */
   maxMetaBytes: number;
+  /** Leases one session may hold (queued waits count too). */
   maxLeasesPerSession: number;
+  /** Waiting acquires one session may have queued. */
   maxWaitsPerSession: number;
+  /** Watches one connection may have open. */
   maxWatchesPerSession: number;
   /** Requests in flight per connection (a waiting acquire counts until it ends). */
   maxPendingRequests: number;
@@ -55,6 +63,7 @@ export interface BrokerOptions {
   maxHttpWatches: number;
   /** HTTP API: interval of the comment lines that keep an idle SSE watch stream open. */
   sseHeartbeatMs: number;
+  /** debug, info, warn, error or silent. Logs go to stderr, one line per event worth knowing. */
   logLevel: LogLevel;
 }
 
