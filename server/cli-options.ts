@@ -66,3 +66,27 @@ export function optionsHelp(): string {
   });
   return rows.join('\n');
 }
+
+/**
+ * The README's configuration table, from the defaults and the doc comments in config.ts. A
+ * test keeps the README in step with it; regenerate with `npx tsx scripts/config-table.ts`.
+ */
+export function optionsMarkdown(docs: Record<string, string>): string {
+  const rows = ['| flag | environment | default | meaning |', '|---|---|---|---|'];
+  for (const [key, def] of Object.entries(DEFAULT_BROKER_OPTIONS)) {
+    const d = Array.isArray(def) ? def.join(',') || '(any)' : String(def);
+    rows.push(`| \`--${flagName(key)}\` | \`${envName(key)}\` | \`${d}\` | ${docs[key] ?? ''} |`);
+  }
+  return rows.join('\n');
+}
+
+/** Reads the doc comment above each option in config.ts source text. */
+export function optionDocs(configSource: string): Record<string, string> {
+  const docs: Record<string, string> = {};
+  const re = /\/\*\*((?:[^*]|\*(?!\/))*)\*\/\s*\n\s*([a-zA-Z]+)\??:/g;
+  for (const m of configSource.matchAll(re)) {
+    const text = (m[1] ?? '').replace(/\n\s*\*/g, ' ').replace(/\s+/g, ' ').trim();
+    if (m[2]) docs[m[2]] = text.replace(/\|/g, '\\|');
+  }
+  return docs;
+}

@@ -29,8 +29,9 @@ export const ErrorCodes = {
   WAIT_TIMEOUT: { retryable: true, description: 'A waiting acquire was not granted within waitTimeoutMs.' },
   CANCELLED: { retryable: true, description: 'A waiting acquire was cancelled before it was granted.' },
   LIMIT_EXCEEDED: {
-    retryable: false,
-    description: 'A per-session limit (leases, waits, watches, pending requests) would be exceeded.',
+    retryable: true,
+    description:
+      'A limit would be exceeded (leases, waits or watches per session, requests in flight per connection, sessions per broker); details.limit names it. Retry once the count has dropped.',
   },
   RATE_LIMITED: { retryable: true, description: 'The session sends requests faster than the broker allows.' },
   SESSION_EXPIRED: {
@@ -45,7 +46,8 @@ export const ErrorCodes = {
   },
   UNAVAILABLE: {
     retryable: true,
-    description: 'The store cannot make changes durable right now (disk full, I/O error, shutting down).',
+    description:
+      'The store cannot make changes durable right now (disk full, I/O error); new changes are refused until it recovers.',
   },
   SHUTTING_DOWN: { retryable: true, description: 'The broker is shutting down; reconnect to it or another.' },
   INTERNAL: { retryable: true, description: 'An unexpected broker error; the request had no effect.' },

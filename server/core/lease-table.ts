@@ -276,7 +276,10 @@ export class LeaseTable {
     }
     if (!params.wait) {
       if (held) return { kind: 'held', holder: this.holderOf(held) };
-      return { kind: 'lockDelay', retryAfterMs: Math.max(0, (delay as LockDelay).until - now.mono) };
+      return {
+        kind: 'lockDelay',
+        retryAfterMs: Math.max(0, Math.ceil((delay as LockDelay).until - now.mono)),
+      };
     }
     if (s.waits.has(name))
       throw new LeasewireError('ALREADY_WAITING', `this session already waits for ${name}`);
