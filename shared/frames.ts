@@ -235,6 +235,11 @@ export interface WelcomeReply {
   ttlMs: number;
   heartbeatIntervalMs: number;
   revision: number;
+  /**
+   * Names the broker's history. Revisions and tokens under another epoch are unrelated (e.g. a
+   * memory broker that restarted): a client resuming watches must then take fresh snapshots.
+   */
+  epoch: string;
   resumed: boolean;
   /** The leases the session holds (non-empty only on resume). */
   leases: HeldLease[];

@@ -1,3 +1,5 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LeasewireError } from '../../shared/errors.js';
 import type { Clock } from '../clock.js';
 import type { ChangeRecord, LeaseTableOptions } from '../core/types.js';
@@ -14,6 +16,7 @@ import {
   writeSnapshot,
 } from './journal/index.js';
 import { decodeRecords, decodeSnapshot, encodeRecords, encodeSnapshot } from './journal-codec.js';
+import { newEpoch } from './session-secret.js';
 import { type StoreObserver, TableStore } from './table-store.js';
 
 export interface JournalStoreOptions {
@@ -70,6 +73,7 @@ export class JournalStore extends TableStore {
     const logLine = (line: string) => this.log.warn(line);
     this.releaseLock = await acquireDataDirLock(dir, { log: logLine });
     try {
+      this.epoch = await readOrCreateEpoch(dir);
       const snap = await readLatestSnapshot(dir, { log: logLine });
       const now = this.clock.now();
       if (snap) this.table.restore(now, decodeSnapshot(snap.payload));
@@ -176,4 +180,19 @@ export class JournalStore extends TableStore {
       segmentsPruned: pruned.deletedSegments.length,
     });
   }
+}
+
+/** The data dir's epoch: made once, kept for its life, so clients can tell a wiped dir from a restart. */
+async function readOrCreateEpoch(dir: string): Promise<string> {
+  const file = join(dir, 'EPOCH');
+  try {
+    const text = (await readFile(file, 'utf8')).trim();
+    if (/^[\w-]{4,64}$/.test(text)) return text;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const epoch = newEpoch();
+  await writeFile(`${file}.tmp`, `${epoch}\n`, { flush: true });
+  await rename(`${file}.tmp`, file);
+  return epoch;
 }

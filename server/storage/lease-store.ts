@@ -12,6 +12,11 @@ export interface LeaseStore {
   open(): Promise<void>;
   close(): Promise<void>;
 
+  /**
+   * Names this store's history. Revisions and tokens of stores with different epochs are
+   * unrelated: a memory store gets a new epoch each start, a journal store keeps its own.
+   */
+  readonly epoch: string;
   /** Revision of the newest change applied (possibly not yet durable). */
   readonly revision: number;
   /** False while the store cannot make changes durable (disk full, I/O error). */

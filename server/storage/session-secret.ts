@@ -20,3 +20,8 @@ export function secretMatches(secret: string, hash: string): boolean {
   const b = Buffer.from(hash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }
+
+/** An id for a store's history (see LeaseStore.epoch). */
+export function newEpoch(): string {
+  return nanoid(12);
+}

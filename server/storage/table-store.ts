@@ -5,7 +5,7 @@ import { LeaseTable } from '../core/lease-table.js';
 import type { AcquireResult, ChangeRecord, LeaseTableOptions, Output, SessionRecord } from '../core/types.js';
 import type { Logger } from '../log.js';
 import type { LeaseStore, SessionNotice, StoreAcquireParams, StoreStats } from './lease-store.js';
-import { hashSecret, newSecret, newSessionId, secretMatches } from './session-secret.js';
+import { hashSecret, newEpoch, newSecret, newSessionId, secretMatches } from './session-secret.js';
 
 /** Observations the store reports for metrics; all optional. */
 export interface StoreObserver {
@@ -30,6 +30,8 @@ export abstract class TableStore implements LeaseStore {
   /** Resolves when every change applied so far is durable and dispatched; undefined when nothing is pending. */
   private pending: Promise<void> | undefined;
   private closed = false;
+  /** A memory store's history starts afresh each time; the journal store replaces this on open. */
+  epoch = newEpoch();
 
   constructor(
     protected readonly clock: Clock,
