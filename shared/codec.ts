@@ -1,12 +1,17 @@
-import { Packr } from 'msgpackr';
+import { type Options, Packr } from 'msgpackr';
 import { DEFAULT_SCAN_LIMITS, type ScanLimits, scanMsgpack } from './msgpack-scan.js';
 
 /**
  * The msgpack set-up both ends share. Records, structured clone and extension types are off:
  * frames are plain maps of strings, numbers, booleans, binary and arrays. 64-bit integers
  * decode as numbers (or BigInt past 2^53, which validation then rejects).
+ *
+ * msgpackr encodes `undefined` as the ext type `d4 00 00`, which the scan refuses (P3), so a
+ * frame like `{ type: 'acquire', ttlMs: undefined }` would get its sender disconnected. Like
+ * JSON, properties whose value is undefined are left out (`skipValues`, missing from
+ * msgpackr's typings), and an undefined array element becomes nil.
  */
-const packr = new Packr({
+const packrOptions: Options & { skipValues: unknown[] } = {
   useRecords: false,
   structuredClone: false,
   moreTypes: false,
@@ -15,7 +20,10 @@ const packr = new Packr({
   useFloat32: 0,
   int64AsType: 'number',
   variableMapSize: true,
-});
+  skipValues: [undefined],
+  encodeUndefinedAsNil: true,
+};
+const packr = new Packr(packrOptions);
 
 /** Encodes one frame (a map with a `type`) to msgpack bytes. */
 export function encodeFrame(frame: object): Uint8Array {
