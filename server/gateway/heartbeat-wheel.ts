@@ -14,6 +14,8 @@ export class HeartbeatWheel {
   private readonly where = new Map<Heartbeating, number>();
   private cursor = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** When the slot under the cursor began, by nowMs. */
+  private cursorAt = 0;
 
   constructor(
     private readonly slotMs: number,
@@ -29,6 +31,7 @@ export class HeartbeatWheel {
 
   start(): void {
     if (this.timer) return;
+    this.cursorAt = this.nowMs();
     this.timer = setInterval(() => this.tick(), this.slotMs);
     this.timer.unref();
   }
@@ -59,13 +62,28 @@ export class HeartbeatWheel {
   }
 
   private tick(): void {
-    this.cursor = (this.cursor + 1) % this.slots.length;
-    const due = this.slots[this.cursor];
-    if (!due || due.size === 0) return;
+    // While the event loop is busy (one client flooding frames), the interval fires late and
+    // missed firings are not repeated. Stepping one slot per firing would stretch every
+    // connection's ping interval, and heartbeat() would then time out healthy connections for
+    // pongs to pings the broker never sent. Step by the time that has passed instead.
     const now = this.nowMs();
-    for (const c of [...due]) {
-      due.delete(c);
-      this.where.delete(c);
+    const behind = Math.floor((now - this.cursorAt) / this.slotMs);
+    const steps = Math.min(this.slots.length, Math.max(1, behind));
+    this.cursorAt = behind > this.slots.length ? now : this.cursorAt + steps * this.slotMs;
+    // Take every connection due in the slots passed, then re-place them from the new cursor,
+    // so that catching up never pings a connection twice in one tick.
+    const due: Heartbeating[] = [];
+    for (let i = 0; i < steps; i++) {
+      this.cursor = (this.cursor + 1) % this.slots.length;
+      const slot = this.slots[this.cursor];
+      if (!slot || slot.size === 0) continue;
+      for (const c of slot) {
+        due.push(c);
+        this.where.delete(c);
+      }
+      slot.clear();
+    }
+    for (const c of due) {
       let next: number | undefined;
       try {
         next = c.heartbeat(now);
