@@ -351,10 +351,12 @@ export class Connection implements EventSink, Heartbeating {
     // the reply goes out before anything that happened after the read.
     this.paused++;
     const sub = this.ctx.hub.add(req.prefix, this);
+    // Counted from now, not after the read: pipelined watches arrive before any read resolves,
+    // and must each see the ones set up before them against maxWatchesPerSession.
+    this.watches.set(watchId, sub);
     try {
       if (req.fromRevision === undefined) {
         const { leases, revision } = await this.ctx.store.list(req.prefix);
-        this.watches.set(watchId, sub);
         this.send({ type: 'watching', ref: req.ref, watchId, revision, snapshot: leases });
       } else {
         const revision = this.ctx.store.revision;
@@ -366,11 +368,11 @@ export class Connection implements EventSink, Heartbeating {
         }
         const matching: LeaseEvent[] = [];
         for (const e of events) if (e.name.startsWith(req.prefix) && e.revision <= revision) matching.push(e);
-        this.watches.set(watchId, sub);
         this.send({ type: 'watching', ref: req.ref, watchId, revision, events: matching });
       }
     } catch (err) {
       this.ctx.hub.remove(sub);
+      this.watches.delete(watchId);
       throw err;
     } finally {
       this.paused--;
