@@ -4,7 +4,10 @@ import type { Instant } from './clock.js';
 import { type MetaInput, metaBytes, metaText } from './meta.js';
 import type { ResolvedOptions } from './options.js';
 import { SafetyDeadline, watchDeadline } from './safety-deadline.js';
-import type { Session } from './session.js';
+import type { Answer, RequestBody, Session } from './session.js';
+
+type RenewBody = Extract<RequestBody, { type: 'renew' }>;
+type SetMetaBody = Extract<RequestBody, { type: 'setMeta' }>;
 
 /**
  * Why a lease's signal aborted:
@@ -180,35 +183,15 @@ export class Lease {
    * deadline then moves to `send time + ttlMs - margin`.
    */
   async renew(): Promise<void> {
-    this.#ensureHeld();
-    const { session, options } = this.#host;
-    try {
-      const { sentAt } = await session.call(
-        { type: 'renew', name: this.name, token: this.token },
-        { policy: 'sameSession', timeoutMs: options.requestTimeoutMs },
-      ).promise;
-      this.#ttl?.noteAcked(sentAt);
-    } catch (error) {
-      this.#onOpError(error);
-      throw error;
-    }
+    const { sentAt } = await this.#request({ type: 'renew', name: this.name, token: this.token });
+    this.#ttl?.noteAcked(sentAt);
   }
 
   /** Replaces the metadata (`null` removes it); watchers see an `updated` event. */
   async setMeta(meta: MetaInput | null): Promise<void> {
     const bytes = meta === null ? null : metaBytes(meta);
-    this.#ensureHeld();
-    const { session, options } = this.#host;
-    try {
-      await session.call(
-        { type: 'setMeta', name: this.name, token: this.token, meta: bytes },
-        { policy: 'sameSession', timeoutMs: options.requestTimeoutMs },
-      ).promise;
-      this.#meta = bytes ?? undefined;
-    } catch (error) {
-      this.#onOpError(error);
-      throw error;
-    }
+    await this.#request({ type: 'setMeta', name: this.name, token: this.token, meta: bytes });
+    this.#meta = bytes ?? undefined;
   }
 
   // ---- internal, driven by the client ----
@@ -264,9 +247,36 @@ export class Lease {
     this.#host.leaseEnded(this, abandoned);
   }
 
-  #ensureHeld(): void {
-    this.#controller.signal.throwIfAborted();
-    if (this.#state !== 'held') throw new Error(`lease ${JSON.stringify(this.name)} is no longer held`);
+  /**
+   * A request about this lease. Rejects with the loss reason as soon as the lease is lost, even
+   * if the request is still queued or in flight: a renew answered after the loss proves nothing.
+   */
+  #request(body: RenewBody | SetMetaBody): Promise<Answer> {
+    const signal = this.#controller.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.#state !== 'held')
+      return Promise.reject(new Error(`lease ${JSON.stringify(this.name)} is no longer held`));
+    const { session, options } = this.#host;
+    const call = session.call(body, { policy: 'sameSession', timeoutMs: options.requestTimeoutMs });
+    return new Promise<Answer>((resolve, reject) => {
+      const onLoss = (): void => {
+        call.withdraw(signal.reason);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onLoss, { once: true });
+      call.promise.then(
+        (answer) => {
+          signal.removeEventListener('abort', onLoss);
+          if (signal.aborted) reject(signal.reason);
+          else resolve(answer);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onLoss);
+          this.#onOpError(error);
+          reject(signal.aborted ? signal.reason : error);
+        },
+      );
+    });
   }
 
   #onOpError(error: unknown): void {

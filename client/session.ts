@@ -492,7 +492,7 @@ export class Session {
       else if (info.code === CloseCodes.SESSION_TAKEN_OVER)
         this.endSession('taken-over', 'SESSION_TAKEN_OVER');
       else if (this.status.status === 'connected' || this.status.status === 'resumed') {
-        const detail: { reason: string; error?: Error } = { reason: closeCodeName(info.code) };
+        const detail: { reason: string; error?: Error } = { reason: describeClose(info.code) };
         if (info.error) detail.error = info.error;
         this.status.set('suspended', detail);
       }
@@ -562,6 +562,13 @@ export class Session {
     conn?.close(CloseCodes.NORMAL, 'client closed');
     this.hooks.clientClosed(byeConfirmed);
   }
+}
+
+/** A close-code name for status reasons; 1006 is what a dropped TCP connection reports. */
+function describeClose(code: number): string {
+  if (code === 1006) return 'ABNORMAL_CLOSURE';
+  if (code === 1005) return 'NO_STATUS';
+  return closeCodeName(code);
 }
 
 function noop(): void {}
