@@ -2,8 +2,10 @@ import { WS_PATH } from '../shared/version.js';
 import { type Clock, systemClock } from './clock.js';
 import { type BrokerOptions, resolveBrokerOptions } from './config.js';
 import { Broker } from './gateway/broker.js';
+import { HttpApi } from './http/http-api.js';
 import { Listener } from './listener.js';
 import { createLogger, type Logger } from './log.js';
+import { BrokerMetrics } from './metrics/broker-metrics.js';
 import { createStore } from './storage/create-store.js';
 import type { LeaseStore } from './storage/lease-store.js';
 
@@ -22,6 +24,8 @@ export interface RunningBroker {
   readonly options: BrokerOptions;
   readonly store: LeaseStore;
   readonly broker: Broker;
+  /** This broker's Prometheus registry, as GET /metrics serves it. */
+  readonly metrics: BrokerMetrics;
   /** Tells every session to go away (1001), stops listening, closes the store. Idempotent. */
   close(): Promise<void>;
 }
@@ -47,16 +51,26 @@ export async function startBroker(
   const resolved = resolveBrokerOptions(options);
   const log = extras.logger ?? createLogger(resolved.logLevel);
   const clock = extras.clock ?? systemClock;
-  const store = createStore(resolved, clock, log);
-  await store.open();
-  const broker = new Broker(store, resolved, log, clock);
-  const listener = new Listener(broker, resolved, log, []);
+  const metrics = new BrokerMetrics();
+  const store = createStore(resolved, clock, log, metrics.storeObserver);
+  try {
+    await store.open();
+  } catch (err) {
+    metrics.close();
+    throw err;
+  }
+  const broker = new Broker(store, resolved, log, clock, metrics.gateway);
+  const http = new HttpApi(broker, metrics.http);
+  metrics.observe({ broker, http });
+  const listener = new Listener(broker, resolved, log, [http.handler, metrics.handler]);
   let address: { host: string; port: number };
   try {
     address = await listener.listen();
   } catch (err) {
+    http.close();
     await broker.close();
     await store.close();
+    metrics.close();
     throw err;
   }
   const hostPart = address.host.includes(':') ? `[${address.host}]` : address.host;
@@ -69,11 +83,15 @@ export async function startBroker(
     options: resolved,
     store,
     broker,
+    metrics,
     close() {
       closing ??= (async () => {
+        // Long polls and SSE streams first: they hold HTTP connections the listener would wait for.
+        http.close();
         await broker.close();
         await listener.close();
         await store.close();
+        metrics.close();
       })();
       return closing;
     },
