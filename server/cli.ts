@@ -1,56 +1,62 @@
 #!/usr/bin/env node
-import { brokerOptionsFromArgs, optionsHelp } from './cli-options.js';
-import { startBroker } from './index.js';
+import { ACQUIRE_HELP, acquire } from './commands/acquire.js';
+import { ELECT_HELP, elect } from './commands/elect.js';
+import { LS_HELP, ls } from './commands/ls.js';
+import { SERVE_HELP, serve } from './commands/serve.js';
+import { WATCH_HELP, watch } from './commands/watch.js';
 
 const USAGE = `leasewire — a lease broker over WebSockets
 
 Usage:
-  leasewire serve [flags]     run the broker (npm start)
-  leasewire --help
+  leasewire serve [flags]                 run the broker (npm start)
+  leasewire ls [prefix]                   list held leases
+  leasewire watch [prefix]                follow ownership changes
+  leasewire acquire NAME -- CMD [ARGS]    hold a lease while CMD runs
+  leasewire elect NAME -- CMD [ARGS]      run CMD only while leader
+  leasewire COMMAND --help                flags of a command
 
-Flags of serve (each also read from the environment variable shown):
-${optionsHelp()}
 `;
 
-async function serve(args: string[]): Promise<void> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const options = brokerOptionsFromArgs(args, process.env);
-  const broker = await startBroker(options);
-  process.stdout.write(`leasewire listening on ${broker.url} (store ${broker.options.store})\n`);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write(`leasewire: ${signal}, closing sessions (going away) and exiting\n`);
-    const force = setTimeout(() => process.exit(1), broker.options.drainTimeoutMs + 3_000);
-    force.unref();
-    broker.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`leasewire: error while closing: ${String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-}
+const HELP: Record<string, string> = {
+  serve: SERVE_HELP,
+  ls: LS_HELP,
+  watch: WATCH_HELP,
+  acquire: ACQUIRE_HELP,
+  elect: ELECT_HELP,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const stop = new AbortController();
+  if (command !== 'serve') {
+    // Client commands: the first signal stops cleanly (releases, forwards to the child); a second one exits.
+    const onSignal = () => {
+      if (stop.signal.aborted) process.exit(130);
+      stop.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const out = process.stdout;
   switch (command) {
     case 'serve':
-      await serve(rest);
-      return -1;
+      return serve(rest, out);
+    case 'ls':
+      return ls(rest, out);
+    case 'watch':
+      return watch(rest, out, stop.signal);
+    case 'acquire':
+      return acquire(rest, out, stop.signal);
+    case 'elect':
+      return elect(rest, out, stop.signal);
     case undefined:
     case '--help':
     case '-h':
-    case 'help':
-      process.stdout.write(USAGE);
+    case 'help': {
+      const topic = rest[0] ? HELP[rest[0]] : undefined;
+      out.write(topic ?? USAGE);
       return 0;
+    }
     default:
       process.stderr.write(`leasewire: unknown command ${command}\n\n${USAGE}`);
       return 2;
@@ -59,7 +65,10 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    process.exitCode = code;
+    // Client commands may leave the SDK's reconnect timers behind after close(); do not hang on them.
+    // Exit once stdout has taken everything written before (a pipe is written asynchronously).
+    setImmediate(() => process.stdout.write('', () => process.exit(code))).unref();
   },
   (err: unknown) => {
     const msg = err instanceof Error ? err.message : String(err);
