@@ -85,6 +85,8 @@ export function createRouter(routes: Route[], ctx: HttpContext, metrics: HttpMet
         if (reply.code === 'INTERNAL') {
           ctx.log.error('http request failed', { route: route.name, error: String(err) });
         }
+        // While closing, a kept-alive connection would hold the listener's close until its drain timeout.
+        if (ctx.closing) reply.closeConnection = true;
         metrics.errorOut(reply.code);
         writeError(res, reply);
         return true;

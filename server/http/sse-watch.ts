@@ -85,11 +85,13 @@ export class SseWatch implements EventSink {
     if (!this.held) this.queue(': keepalive\n\n');
   }
 
-  /** Ends the stream cleanly (broker closing). */
+  /** Ends the stream and its connection (broker closing: an idle kept-alive socket would delay it). */
   end(): void {
     if (this.closed) return;
     this.flush();
+    const socket = this.res.socket;
     this.res.end();
+    socket?.end();
     this.close();
   }
 
