@@ -81,12 +81,15 @@ export function acquire(
   extra: Record<string, unknown> = {},
   signal?: AbortSignal,
 ) {
-  return call<{ lease: { token: number; name: string; sessionId: string; meta?: string } }>(
-    broker,
-    'POST',
-    leasePath(name, 'acquire'),
-    { body: { session: s.id, ...extra }, secret: s.secret, ...(signal ? { signal } : {}) },
-  );
+  return call<{
+    lease: { token: number; name: string; sessionId: string; meta?: string };
+    code?: string;
+    details?: Record<string, unknown>;
+  }>(broker, 'POST', leasePath(name, 'acquire'), {
+    body: { session: s.id, ...extra },
+    secret: s.secret,
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /** Resolves with the first store notice matching `pick` (subscribe before causing it). */
@@ -106,6 +109,67 @@ export function nextNotice(
       off();
       resolve(n);
     });
+  });
+}
+
+/**
+ * Resolves when the store next answers an acquire of `name` with `queued` (the wait is in
+ * place). Wraps the store's acquire for the rest of the test.
+ */
+export function queuedOn(broker: RunningBroker, name: string): Promise<void> {
+  const store = broker.store;
+  const original = store.acquire;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      store.acquire = original;
+      reject(new Error(`timed out after ${WAIT_MS} ms waiting for an acquire of ${name} to be queued`));
+    }, WAIT_MS);
+    store.acquire = async (sessionId, n, params) => {
+      const result = await original.call(store, sessionId, n, params);
+      if (n === name && result.kind === 'queued') {
+        clearTimeout(timer);
+        store.acquire = original;
+        resolve();
+      }
+      return result;
+    };
+    onTestFinished(() => {
+      clearTimeout(timer);
+      store.acquire = original;
+    });
+  });
+}
+
+/** Resolves once the broker's watch hub holds exactly `n` subscriptions (re-checked on every add and remove). */
+export function hubSizeReaches(broker: RunningBroker, n: number): Promise<void> {
+  const hub = broker.broker.hub;
+  const { add, remove } = hub;
+  return new Promise((resolve, reject) => {
+    const restore = () => {
+      clearTimeout(timer);
+      hub.add = add;
+      hub.remove = remove;
+    };
+    const check = () => {
+      if (hub.size !== n) return;
+      restore();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      restore();
+      reject(new Error(`timed out waiting for ${n} watch subscriptions (now ${hub.size})`));
+    }, WAIT_MS);
+    hub.add = (prefix, sink) => {
+      const sub = add.call(hub, prefix, sink);
+      check();
+      return sub;
+    };
+    hub.remove = (sub) => {
+      remove.call(hub, sub);
+      check();
+    };
+    onTestFinished(restore);
+    check();
   });
 }
 
