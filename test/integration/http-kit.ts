@@ -8,7 +8,8 @@ import { request as httpRequest } from 'node:http';
 import { Packr } from 'msgpackr';
 import { onTestFinished } from 'vitest';
 import { WebSocket } from 'ws';
-import { type BrokerOptions, type RunningBroker, startBroker } from '../../server/index.js';
+import { type Clock, systemClock } from '../../server/clock.js';
+import { type BrokerOptions, type RunningBroker, type StartExtras, startBroker } from '../../server/index.js';
 import type { SessionNotice } from '../../server/storage/lease-store.js';
 import { encodeFrame } from '../../shared/codec.js';
 import type { ServerFrame, WelcomeReply } from '../../shared/frames.js';
@@ -16,8 +17,11 @@ import type { ServerFrame, WelcomeReply } from '../../shared/frames.js';
 export const WAIT_MS = 5_000;
 
 /** Starts a memory-store broker on port 0; it is closed when the current test finishes. */
-export async function startHttpBroker(options: Partial<BrokerOptions> = {}): Promise<RunningBroker> {
-  const broker = await startBroker({ port: 0, store: 'memory', logLevel: 'silent', ...options });
+export async function startHttpBroker(
+  options: Partial<BrokerOptions> = {},
+  extras: StartExtras = {},
+): Promise<RunningBroker> {
+  const broker = await startBroker({ port: 0, store: 'memory', logLevel: 'silent', ...options }, extras);
   onTestFinished(() => broker.close());
   return broker;
 }
@@ -26,6 +30,19 @@ export interface JsonReply<T = Record<string, unknown>> {
   status: number;
   headers: Headers;
   body: T;
+}
+
+/** The system clock plus an offset a test can jump forward (timers still run on real time). */
+export function jumpableClock(): Clock & { jump(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => ({ mono: performance.now() + offset, wall: Date.now() + offset }),
+    setTimer: systemClock.setTimer,
+    clearTimer: systemClock.clearTimer,
+    jump(ms: number) {
+      offset += ms;
+    },
+  };
 }
 
 /** One JSON call. `body` is sent as JSON; `secret` goes in Leasewire-Session-Secret. */
