@@ -6,7 +6,7 @@ import { HttpApi } from './http/http-api.js';
 import { Listener } from './listener.js';
 import { createLogger, type Logger } from './log.js';
 import { BrokerMetrics } from './metrics/broker-metrics.js';
-import { createStore } from './storage/create-store.js';
+import { createStore, type JournalTestKnobs } from './storage/create-store.js';
 import type { LeaseStore } from './storage/lease-store.js';
 
 export type { BrokerOptions } from './config.js';
@@ -33,6 +33,8 @@ export interface RunningBroker {
 export interface StartExtras {
   logger?: Logger;
   clock?: Clock;
+  /** For tests: fault injection and small segments for the journal store. */
+  journal?: JournalTestKnobs;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function startBroker(
   const log = extras.logger ?? createLogger(resolved.logLevel);
   const clock = extras.clock ?? systemClock;
   const metrics = new BrokerMetrics();
-  const store = createStore(resolved, clock, log, metrics.storeObserver);
+  const store = createStore(resolved, clock, log, metrics.storeObserver, extras.journal);
   try {
     await store.open();
   } catch (err) {

@@ -26,6 +26,8 @@ export interface JournalStoreOptions {
   snapshotEveryRecords: number;
   /** Tests inject failing I/O here to play disk-full. */
   io?: Partial<JournalWriterIo>;
+  /** Tests shrink segments so that pruning after a snapshot deletes some. Default: the writer's. */
+  segmentBytes?: number;
 }
 
 /** What recovery found, for the start-up log line and tests. */
@@ -97,6 +99,7 @@ export class JournalStore extends TableStore {
         log: logLine,
         retryFailedWrites: true,
         ...(this.journal.io ? { io: this.journal.io } : {}),
+        ...(this.journal.segmentBytes ? { segmentBytes: this.journal.segmentBytes } : {}),
       });
       this.recordsSinceSnapshot = records;
       const stats = this.stats;
