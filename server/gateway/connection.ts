@@ -85,15 +85,17 @@ export class Connection implements EventSink, Heartbeating {
 
   // ---- incoming ----
 
-  private heard(): void {
+  /** Returns false when the session this connection speaks for has already expired. */
+  private heard(): boolean {
     this.lastHeard = this.ctx.clock.now().mono;
     // S2: a pong, a ping or any frame refreshes the session.
-    if (this.sessionId && this.state === 'open') this.ctx.store.touch(this.sessionId);
+    if (this.sessionId && this.state === 'open') return this.ctx.store.touch(this.sessionId);
+    return true;
   }
 
   private onFrame(data: unknown, isBinary: boolean): void {
     if (this.state === 'closed') return;
-    this.heard();
+    const alive = this.heard();
     if (!isBinary) {
       this.sendError(undefined, 'BAD_FRAME', 'frames must be binary msgpack, not text');
       this.closeWith(CloseCodes.UNSUPPORTED_DATA, 'text frame');
@@ -132,6 +134,14 @@ export class Connection implements EventSink, Heartbeating {
     }
     if (this.state === 'welcoming') {
       this.sendError(req.ref, 'HELLO_REQUIRED', 'wait for welcome before sending requests');
+      return;
+    }
+    if (!alive) {
+      // S4: the deadline passed before this frame arrived. Nothing may be answered as if the
+      // session lived (the client would count it as an acknowledgement), even while the expiry
+      // itself is still on its way to the journal.
+      this.sendError(req.ref, 'SESSION_EXPIRED', 'the session expired before this request arrived');
+      this.closeWith(CloseCodes.SESSION_EXPIRED, 'session expired');
       return;
     }
     if (req.type === 'hello') {
@@ -282,6 +292,7 @@ export class Connection implements EventSink, Heartbeating {
       ttlMs,
       heartbeatIntervalMs: heartbeatIntervalFor(ttlMs),
       revision: this.ctx.store.revision,
+      epoch: this.ctx.store.epoch,
       resumed,
       leases,
       serverTime: Date.now(),
@@ -383,9 +394,17 @@ export class Connection implements EventSink, Heartbeating {
 
   private async bye(sid: string, ref: number): Promise<void> {
     this.ctx.detach(this, { closing: true });
-    await this.ctx.store.closeSession(sid);
-    this.send({ type: 'ok', ref, revision: this.ctx.store.revision });
-    this.closeWith(CloseCodes.NORMAL, 'session ended');
+    try {
+      await this.ctx.store.closeSession(sid);
+      this.send({ type: 'ok', ref, revision: this.ctx.store.revision });
+      this.closeWith(CloseCodes.NORMAL, 'session ended');
+    } catch (err) {
+      // The session could not be ended (store unavailable, shutting down): it stays, detached,
+      // until its deadline. Say why, and do not leave a connection that speaks for no session.
+      const e = asLeasewireError(err);
+      this.sendError(ref, e.code, e.message, e.details);
+      this.closeWith(e.code === 'SHUTTING_DOWN' ? CloseCodes.GOING_AWAY : CloseCodes.INTERNAL_ERROR, e.code);
+    }
   }
 
   // ---- notices from the store ----
@@ -501,7 +520,9 @@ export class Connection implements EventSink, Heartbeating {
     if (nowMs - this.lastHeard > 2 * this.heartbeatIntervalMs + 100) {
       this.ctx.metrics.heartbeatMissed();
       this.ctx.log.debug('heartbeat timeout', { session: this.sessionId, remote: this.remote });
-      this.closeWith(CloseCodes.HEARTBEAT_TIMEOUT, 'no pong', true);
+      this.closeWith(CloseCodes.HEARTBEAT_TIMEOUT, 'no pong');
+      // The peer is probably gone and will not finish the close handshake: do not wait 30 s for it.
+      setTimeout(() => this.ws.terminate(), 1_000).unref();
       return undefined;
     }
     try {
