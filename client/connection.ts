@@ -1,6 +1,7 @@
 import { CloseCodes } from '../shared/close-codes.js';
 import { decodeFrame, encodeFrame } from '../shared/codec.js';
 import type { Request, ServerFrame } from '../shared/frames.js';
+import { SERVER_FRAME_SCAN_LIMITS } from '../shared/msgpack-scan.js';
 import { asServerFrame, serverFrameProblem } from './server-frame.js';
 import type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 
@@ -114,7 +115,7 @@ export class Connection {
     }
     let value: unknown;
     try {
-      value = decodeFrame(bytes);
+      value = decodeFrame(bytes, SERVER_FRAME_SCAN_LIMITS);
     } catch (error) {
       this.terminate({ code: CloseCodes.BAD_FRAME, reason: 'undecodable frame', error: error as Error });
       return;

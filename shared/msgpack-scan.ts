@@ -13,7 +13,14 @@ export interface ScanLimits {
   maxElements: number;
 }
 
+/** For frames a client sends: small requests, so tight bounds. */
 export const DEFAULT_SCAN_LIMITS: ScanLimits = { maxDepth: 4, maxElements: 4096 };
+
+/**
+ * For frames the broker sends: a `list` reply, a watch snapshot or an `events` frame can hold
+ * thousands of leases. The client still refuses ext types, bad UTF-8 and absurd nesting.
+ */
+export const SERVER_FRAME_SCAN_LIMITS: ScanLimits = { maxDepth: 6, maxElements: 50_000_000 };
 
 /** Returns null if the frame is acceptable, otherwise a reason for the error message. */
 export function scanMsgpack(bytes: Uint8Array, limits: ScanLimits = DEFAULT_SCAN_LIMITS): string | null {
