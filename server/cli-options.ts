@@ -85,7 +85,10 @@ export function optionDocs(configSource: string): Record<string, string> {
   const docs: Record<string, string> = {};
   const re = /\/\*\*((?:[^*]|\*(?!\/))*)\*\/\s*\n\s*([a-zA-Z]+)\??:/g;
   for (const m of configSource.matchAll(re)) {
-    const text = (m[1] ?? '').replace(/\n\s*\*/g, ' ').replace(/\s+/g, ' ').trim();
+    const text = (m[1] ?? '')
+      .replace(/\n\s*\*/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim();
     if (m[2]) docs[m[2]] = text.replace(/\|/g, '\\|');
   }
   return docs;
