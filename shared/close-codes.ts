@@ -22,7 +22,7 @@ export const CloseCodes = {
   SLOW_CONSUMER: 4004,
   /** hello was refused: unsupported version, unknown session, wrong secret, bad fields. */
   HELLO_REFUSED: 4005,
-  /** The client ended its session with bye. */
+  /** The session was ended by another party (e.g. DELETE /v1/sessions/{id}); after bye the broker closes with 1000. */
   SESSION_ENDED: 4006,
   /** No pong or frame for too long: the broker treats the socket as dead. */
   HEARTBEAT_TIMEOUT: 4007,

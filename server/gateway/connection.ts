@@ -432,6 +432,8 @@ export class Connection implements EventSink, Heartbeating {
         return;
       case 'sessionEnded':
         if (n.reason === 'expired') this.closeWith(CloseCodes.SESSION_EXPIRED, 'session expired');
+        // Ended from elsewhere (HTTP DELETE): this connection no longer speaks for a session.
+        else this.closeWith(CloseCodes.SESSION_ENDED, 'session ended');
         return;
     }
   }
