@@ -1,0 +1,114 @@
+/**
+ * Child-process entry of the load generator. It holds a set of sessions (raw WebSocket
+ * connections speaking the protocol directly) and runs the jobs the parent asks for. Several of
+ * these run side by side, each with its own source addresses and file-descriptor budget.
+ */
+import { epochNow } from './clock.js';
+import { openSessions } from './fleet.js';
+import { Changer } from './jobs/changer.js';
+import { type ContendArgs, runContend } from './jobs/contend.js';
+import { type CyclesArgs, runCycles } from './jobs/cycles.js';
+import { ExpiryWatcher, holdNames, Waiters } from './jobs/expiry.js';
+import { Idlers } from './jobs/idle.js';
+import { WatchTracker } from './jobs/watchers.js';
+import { emit, serve } from './rpc.js';
+import type { Session } from './session.js';
+
+export interface OpenArgs {
+  url: string;
+  count: number;
+  localAddresses?: string[];
+  ttlMs?: number;
+  owner?: string;
+  concurrency?: number;
+}
+
+let sessions: Session[] = [];
+let tracker: WatchTracker | undefined;
+let changer: Changer | undefined;
+let waiters: Waiters | undefined;
+let expiryWatcher: ExpiryWatcher | undefined;
+let idlers: Idlers | undefined;
+
+serve(
+  {
+    open: async (args: OpenArgs) => {
+      const started = performance.now();
+      const { sessions: opened, failures } = await openSessions(
+        args.count,
+        {
+          url: args.url,
+          ttlMs: args.ttlMs,
+          owner: args.owner ?? `load-${process.pid}`,
+          localAddresses: args.localAddresses,
+          concurrency: args.concurrency,
+        },
+        (n) => emit('opened', { n }),
+      );
+      sessions.push(...opened);
+      return {
+        opened: opened.length,
+        failures: failures.slice(0, 5),
+        failureCount: failures.length,
+        ms: performance.now() - started,
+      };
+    },
+    ids: () => sessions.map((s) => s.sessionId),
+    cycles: (args: CyclesArgs) => runCycles(sessions, args),
+    contend: (args: ContendArgs) => runContend(sessions, args),
+    watch: async (args: { prefix: string; notify: boolean; timeoutMs?: number }) => {
+      tracker = new WatchTracker(sessions, args.notify);
+      return tracker.watch(args.prefix, args.timeoutMs ?? 60_000);
+    },
+    'watch-report': (args: { revisions?: number[] }) => {
+      if (!tracker) throw new Error('watch first');
+      return tracker.report(args.revisions);
+    },
+    'watch-reset': () => tracker?.reset(),
+    change: (args: { name: string; op: 'acquire' | 'release' }) => {
+      changer ??= new Changer(sessions[0]!);
+      return changer.change(args.name, args.op);
+    },
+    burst: (args: { changes: number; inflight: number; namePrefix: string }) => {
+      changer ??= new Changer(sessions[0]!);
+      return changer.burst(args.changes, args.inflight, args.namePrefix);
+    },
+    hold: (args: { namePrefix: string; offset: number; timeoutMs?: number }) =>
+      holdNames(sessions, args.namePrefix, args.offset, args.timeoutMs ?? 60_000),
+    'wait-acquire': (args: { namePrefix: string; offset: number; timeoutMs?: number }) => {
+      waiters = new Waiters(sessions);
+      return waiters.queue(args.namePrefix, args.offset, args.timeoutMs ?? 60_000);
+    },
+    'waits-report': () => ({
+      grantedAt: [...(waiters?.grantedAt ?? new Map())],
+      errors: waiters?.errors ?? 0,
+    }),
+    'expiry-watch': async (args: { prefix: string }) => {
+      expiryWatcher = new ExpiryWatcher(sessions[0]!);
+      await expiryWatcher.watch(args.prefix, 30_000);
+      return null;
+    },
+    'expiry-report': () => expiryWatcher?.expired ?? [],
+    kill: () => {
+      const killedAt = epochNow();
+      for (const s of sessions) s.ws.kill();
+      return { killedAt, killed: sessions.length };
+    },
+    idle: () => {
+      idlers = new Idlers(sessions);
+      return idlers.stats();
+    },
+    'keepalive-start': () => idlers?.startKeepalives(),
+    'keepalive-stop': () => idlers?.stopKeepalives(),
+    'idle-stats': () => idlers?.stats(),
+    'cpu-now': () => process.cpuUsage(),
+    'close-all': () => {
+      idlers?.stopKeepalives();
+      for (const s of sessions) s.ws.close();
+      const n = sessions.length;
+      sessions = [];
+      return n;
+    },
+  },
+  { pid: process.pid },
+);

@@ -1,0 +1,5 @@
+import type { Scenario } from '../lib/scenario.js';
+import { throughput } from './throughput.js';
+
+/** Every scenario, in the order `npm run bench` runs them. */
+export const SCENARIOS: Scenario[] = [throughput];

@@ -1,0 +1,84 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// Runs `npm run bench -- --smoke` (every scenario with tiny sizes) so the bench never rots.
+// It checks that each scenario completed and measured something; never how fast: this machine
+// is shared and timing thresholds here would only make the suite flaky.
+
+interface Summary {
+  scenarios: { name: string; ok: boolean; skipped?: string; error?: string; file?: string }[];
+}
+
+const outDir = mkdtempSync(join(tmpdir(), 'leasewire-bench-smoke-'));
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+function runSmoke(timeoutMs: number): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--out', outDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BENCH_PROGRESS: '0' },
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bench --smoke did not finish within ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+function scenarioData(summary: Summary, name: string): Record<string, unknown> | undefined {
+  const s = summary.scenarios.find((x) => x.name === name);
+  if (!s?.file || s.skipped) return undefined;
+  return JSON.parse(readFileSync(s.file, 'utf8')) as Record<string, unknown>;
+}
+
+describe('bench --smoke', () => {
+  let summary: Summary;
+  let output = '';
+
+  it('runs every scenario to completion', { timeout: 60_000 }, async () => {
+    const run = await runSmoke(55_000);
+    output = run.output;
+    const file = readdirSync(outDir).find((f) => f.startsWith('summary-'));
+    expect(file, `no summary written:\n${output}`).toBeDefined();
+    summary = JSON.parse(readFileSync(join(outDir, file as string), 'utf8')) as Summary;
+    const failed = summary.scenarios.filter((s) => !s.ok);
+    expect(failed, output).toEqual([]);
+    expect(run.code, output).toBe(0);
+  });
+
+  it('measures non-zero throughput with no errors for the broker and the baseline', () => {
+    const d = scenarioData(summary, 'throughput');
+    expect(d, output).toBeDefined();
+    const rows = d?.data as { bare: Measured; memory: Measured }[];
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) for (const m of [r.bare, r.memory]) expectSaneCycles(m);
+  });
+});
+
+interface Measured {
+  opsPerSec: number;
+  latency: { count: number; p50Ms: number; p99Ms: number };
+  brokerCpuPct: number;
+  errors: Record<string, number>;
+  stuck: number;
+}
+
+function expectSaneCycles(m: Measured): void {
+  expect(m.opsPerSec).toBeGreaterThan(0);
+  expect(m.latency.count).toBeGreaterThan(0);
+  expect(m.latency.p50Ms).toBeGreaterThan(0);
+  expect(m.latency.p99Ms).toBeGreaterThanOrEqual(m.latency.p50Ms);
+  expect(m.brokerCpuPct).toBeGreaterThan(0);
+  expect(m.errors).toEqual({});
+  expect(m.stuck).toBe(0);
+}
