@@ -4,25 +4,36 @@ import type { EncodedEvent } from '../gateway/encoded-event.js';
 import type { EventSink, WatchHub, WatchSubscription } from '../gateway/watch-hub.js';
 import { eventJson } from './json-views.js';
 
+/**
+ * The SSE id of a point in the history: `<revision>:<epoch>`. The epoch names the store's
+ * history (a memory broker starts a new one on each start), so a Last-Event-ID from another
+ * history is recognised instead of being replayed against unrelated revisions.
+ * `parseInt(id)` still reads the revision.
+ */
+export function sseId(revision: number, epoch: string): string {
+  return `${revision}:${epoch}`;
+}
+
 /** One SSE message; JSON never holds a raw line break, so `data` is always one line. */
-export function sseMessage(event: string | undefined, id: number, data: unknown): string {
+export function sseMessage(event: string | undefined, id: string, data: unknown): string {
   return `${event ? `event: ${event}\n` : ''}id: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-// Each lease event is turned into text once, however many streams receive it (like W2).
+// Each lease event is turned into text once, however many streams receive it (like W2). An
+// EncodedEvent belongs to one broker's hub, hence to one epoch.
 const texts = new WeakMap<EncodedEvent, string>();
 
-export function eventMessage(e: EncodedEvent): string {
+export function eventMessage(e: EncodedEvent, epoch: string): string {
   let text = texts.get(e);
   if (text === undefined) {
-    text = eventText(e.event);
+    text = eventText(e.event, epoch);
     texts.set(e, text);
   }
   return text;
 }
 
-export function eventText(event: LeaseEvent): string {
-  return sseMessage(undefined, event.revision, eventJson(event));
+export function eventText(event: LeaseEvent, epoch: string): string {
+  return sseMessage(undefined, sseId(event.revision, epoch), eventJson(event));
 }
 
 /**
@@ -46,6 +57,7 @@ export class SseWatch implements EventSink {
     private readonly hub: WatchHub,
     prefix: string,
     private readonly maxBufferedBytes: number,
+    private readonly epoch: string,
     private readonly onClosed: (w: SseWatch) => void,
   ) {
     this.sub = hub.add(prefix, this);
@@ -66,7 +78,7 @@ export class SseWatch implements EventSink {
     }
     if (e.revision <= this.lastId) return;
     this.lastId = e.revision;
-    this.queue(eventMessage(e));
+    this.queue(eventMessage(e, this.epoch));
   }
 
   /** Sends the opening (snapshot, or replayed events) that covers everything up to `revision`, then the held events after it. */
