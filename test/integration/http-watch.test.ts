@@ -31,7 +31,7 @@ describe('HTTP watch (Server-Sent Events)', () => {
     const data = snap.data as { revision: number; leases: { name: string; meta?: string }[] };
     expect(data.leases.map((l) => l.name)).toEqual(['jobs/a']);
     expect(data.leases[0]?.meta).toBe('aGk=');
-    expect(snap.id).toBe(String(data.revision));
+    expect(snap.id).toBe(`${data.revision}:${broker.store.epoch}`);
 
     const b = await acquire(broker, s, 'jobs/b');
     await acquire(broker, s, 'other/y');
@@ -45,7 +45,8 @@ describe('HTTP watch (Server-Sent Events)', () => {
       ['acquired', 'jobs/b'],
       ['released', 'jobs/b'],
     ]);
-    for (const e of live) expect(e.id).toBe(String(e.revision));
+    for (const e of live) expect(e.id).toBe(`${e.revision}:${broker.store.epoch}`);
+    expect(Number.parseInt(live[0]?.id ?? '', 10)).toBe(live[0]?.revision);
     expect(live[1]?.reason).toBe('release');
   });
 
@@ -85,7 +86,7 @@ describe('HTTP watch (Server-Sent Events)', () => {
       ['released', 'r/1'],
       ['acquired', 'r/3'],
     ]);
-    expect(marker.id).toBe(String(broker.store.revision));
+    expect(marker.id).toBe(`${broker.store.revision}:${broker.store.epoch}`);
 
     await acquire(broker, s, 'r/4');
     await second.waitFor((m) => m.event === 'message' && (m.data as Ev).name === 'r/4', 'the live r/4 event');
@@ -111,6 +112,28 @@ describe('HTTP watch (Server-Sent Events)', () => {
     ]);
   });
 
+  it('answers 410 COMPACTED for a Last-Event-ID from another history (a restarted memory broker)', async () => {
+    const before = await startHttpBroker();
+    const s1 = await openSession(before);
+    await acquire(before, s1, 'a');
+    const old = await SseReader.open(before, '/v1/watch');
+    const snap = await old.waitFor((m) => m.event === 'snapshot', 'the snapshot');
+    old.close();
+
+    const after = await startHttpBroker();
+    const s2 = await openSession(after);
+    for (const n of ['x', 'y']) await acquire(after, s2, n);
+    const resumed = await SseReader.open(after, '/v1/watch', { 'last-event-id': snap.id ?? '' });
+    expect(resumed.status).toBe(410);
+    expect(JSON.parse(resumed.errorBody).code).toBe('COMPACTED');
+    // A bare revision is taken as this history's.
+    const bare = await SseReader.open(after, '/v1/watch', { 'last-event-id': '1' });
+    await bare.waitFor((m) => m.event === 'watching', 'the end of the replay');
+    expect(bare.messages.filter((m) => m.event === 'message').map((m) => (m.data as Ev).name)).toEqual(['y']);
+    const future = await SseReader.open(after, '/v1/watch', { 'last-event-id': '99' });
+    expect(future.status).toBe(410);
+  });
+
   it('answers 410 COMPACTED for a revision older than the history', async () => {
     const broker = await startHttpBroker({ historyLimit: 2 });
     const s = await openSession(broker);
@@ -129,6 +152,9 @@ describe('HTTP watch (Server-Sent Events)', () => {
       ['/v1/watch?fromRevision=-1', {}, 'BAD_REQUEST'],
       ['/v1/watch?fromRevision=1e3', {}, 'BAD_REQUEST'],
       ['/v1/watch', { 'last-event-id': 'abc' }, 'BAD_REQUEST'],
+      ['/v1/watch', { 'last-event-id': '1:' }, 'BAD_REQUEST'],
+      ['/v1/watch', { 'last-event-id': ':abc' }, 'BAD_REQUEST'],
+      ['/v1/watch', { 'last-event-id': '1:a b' }, 'BAD_REQUEST'],
       ['/v1/watch?prefix=a&prefix=b', {}, 'BAD_REQUEST'],
     ] as const) {
       const r = await SseReader.open(broker, path, headers);
