@@ -122,14 +122,22 @@ export class JournalStore extends TableStore {
   }
 
   override async close(): Promise<void> {
+    // super.close() waits until every change in flight is durable, and the writer retries a failed
+    // write until it is closed: while the disk refuses writes, that wait would never end. So the
+    // writer closes alongside: it still writes what it can and rejects the rest (D2: never acknowledged).
+    const writer = this.writer;
+    const writerClosed = writer?.close().then(
+      () => true,
+      (err: unknown) => {
+        this.log.error('journal close failed', { error: String(err) });
+        return false;
+      },
+    );
     await super.close();
     if (this.snapshotting) await this.snapshotting.catch(() => {});
-    if (this.writer) {
-      // A snapshot on the way out makes the next start-up replay little.
-      if (this.recordsSinceSnapshot > 0 && this.writer.healthy) await this.takeSnapshot().catch(() => {});
-      await this.writer
-        .close()
-        .catch((err: unknown) => this.log.error('journal close failed', { error: String(err) }));
+    if (writer && (await writerClosed)) {
+      // A snapshot on the way out makes the next start-up replay little (not over records that failed).
+      if (this.recordsSinceSnapshot > 0 && writer.healthy) await this.takeSnapshot().catch(() => {});
     }
     this.writer = undefined;
     await this.releaseLock?.();
