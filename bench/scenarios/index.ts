@@ -1,5 +1,6 @@
 import type { Scenario } from '../lib/scenario.js';
+import { durability } from './durability.js';
 import { throughput } from './throughput.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
-export const SCENARIOS: Scenario[] = [throughput];
+export const SCENARIOS: Scenario[] = [throughput, durability];

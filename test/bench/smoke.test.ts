@@ -63,6 +63,16 @@ describe('bench --smoke', () => {
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) for (const m of [r.bare, r.memory]) expectSaneCycles(m);
   });
+
+  it('measures every store, journal modes included, in the durability run', () => {
+    const d = scenarioData(summary, 'durability');
+    expect(d, output).toBeDefined();
+    const rows = d?.data as (Measured & { store: string })[];
+    expect(new Set(rows.map((r) => r.store))).toEqual(
+      new Set(['memory', 'journal fsync none', 'journal fsync batch', 'journal fsync always']),
+    );
+    for (const r of rows) expectSaneCycles(r);
+  });
 });
 
 interface Measured {
