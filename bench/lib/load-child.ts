@@ -64,7 +64,15 @@ serve(
       if (!tracker) throw new Error('watch first');
       return tracker.report(args.revisions);
     },
-    'watch-reset': () => tracker?.reset(),
+    'watch-reset': (args: { notify?: boolean }) => {
+      tracker?.reset();
+      if (args.notify !== undefined) tracker?.setNotify(args.notify);
+      return null;
+    },
+    'watch-totals': () => {
+      if (!tracker) throw new Error('watch first');
+      return tracker.totals();
+    },
     change: (args: { name: string; op: 'acquire' | 'release' }) => {
       changer ??= new Changer(sessions[0]!);
       return changer.change(args.name, args.op);

@@ -13,7 +13,7 @@ export function formatCell(v: Cell): string {
   if (typeof v === 'string') return v;
   if (!Number.isFinite(v)) return String(v);
   const abs = Math.abs(v);
-  if (abs >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (Number.isInteger(v) || abs >= 1000) return Math.round(v).toLocaleString('en-US');
   if (abs >= 100) return v.toFixed(0);
   if (abs >= 10) return v.toFixed(1);
   if (abs >= 1) return v.toFixed(2);

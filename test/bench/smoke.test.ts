@@ -73,6 +73,28 @@ describe('bench --smoke', () => {
     );
     for (const r of rows) expectSaneCycles(r);
   });
+
+  it('delivers every fanned-out change to every watcher', () => {
+    const d = scenarioData(summary, 'fanout');
+    expect(d, output).toBeDefined();
+    const { singles, burst } = d?.data as {
+      singles: {
+        watchers: number;
+        repeats: number;
+        incomplete: number;
+        last: { count: number; p50Ms: number };
+      }[];
+      burst: { deliveries: number; expected: number; deliveriesPerSec: number };
+    };
+    expect(singles.length).toBe(2);
+    for (const s of singles) {
+      expect(s.incomplete).toBe(0);
+      expect(s.last.count).toBe(s.repeats);
+      expect(s.last.p50Ms).toBeGreaterThan(0);
+    }
+    expect(burst.deliveries).toBe(burst.expected);
+    expect(burst.deliveriesPerSec).toBeGreaterThan(0);
+  });
 });
 
 interface Measured {

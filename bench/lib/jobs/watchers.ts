@@ -27,7 +27,7 @@ export class WatchTracker {
 
   constructor(
     private readonly sessions: Session[],
-    private readonly notify: boolean,
+    private notify: boolean,
   ) {}
 
   /** Sends `watch` on every session and resolves when all are `watching`. */
@@ -107,6 +107,28 @@ export class WatchTracker {
       closed: this.closed,
       revisions: list,
     };
+  }
+
+  totals(): {
+    deliveries: number;
+    frames: number;
+    firstAt: number;
+    lastAt: number;
+    errors: number;
+    closed: number;
+  } {
+    return {
+      deliveries: this.deliveries,
+      frames: this.frames,
+      firstAt: this.firstAt,
+      lastAt: this.lastAt,
+      errors: this.errors,
+      closed: this.closed,
+    };
+  }
+
+  setNotify(on: boolean): void {
+    this.notify = on;
   }
 
   reset(): void {
