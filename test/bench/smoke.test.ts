@@ -35,10 +35,11 @@ function runSmoke(timeoutMs: number): Promise<{ code: number | null; output: str
   });
 }
 
-function scenarioData(summary: Summary, name: string): Record<string, unknown> | undefined {
+/** The `data` a scenario wrote to its JSON file; fails the test if it wrote none. */
+function scenarioData<T>(summary: Summary, name: string): T {
   const s = summary.scenarios.find((x) => x.name === name);
-  if (!s?.file || s.skipped) return undefined;
-  return JSON.parse(readFileSync(s.file, 'utf8')) as Record<string, unknown>;
+  if (!s?.file) throw new Error(`scenario ${name} wrote no results`);
+  return (JSON.parse(readFileSync(s.file, 'utf8')) as { data: T }).data;
 }
 
 describe('bench --smoke', () => {
@@ -57,17 +58,13 @@ describe('bench --smoke', () => {
   });
 
   it('measures non-zero throughput with no errors for the broker and the baseline', () => {
-    const d = scenarioData(summary, 'throughput');
-    expect(d, output).toBeDefined();
-    const rows = d?.data as { bare: Measured; memory: Measured }[];
+    const rows = scenarioData<{ bare: Measured; memory: Measured }[]>(summary, 'throughput');
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) for (const m of [r.bare, r.memory]) expectSaneCycles(m);
   });
 
   it('measures every store, journal modes included, in the durability run', () => {
-    const d = scenarioData(summary, 'durability');
-    expect(d, output).toBeDefined();
-    const rows = d?.data as (Measured & { store: string })[];
+    const rows = scenarioData<(Measured & { store: string })[]>(summary, 'durability');
     expect(new Set(rows.map((r) => r.store))).toEqual(
       new Set(['memory', 'journal fsync none', 'journal fsync batch', 'journal fsync always']),
     );
