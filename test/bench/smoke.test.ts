@@ -72,9 +72,7 @@ describe('bench --smoke', () => {
   });
 
   it('delivers every fanned-out change to every watcher', () => {
-    const d = scenarioData(summary, 'fanout');
-    expect(d, output).toBeDefined();
-    const { singles, burst } = d?.data as {
+    const { singles, burst } = scenarioData<{
       singles: {
         watchers: number;
         repeats: number;
@@ -82,7 +80,7 @@ describe('bench --smoke', () => {
         last: { count: number; p50Ms: number };
       }[];
       burst: { deliveries: number; expected: number; deliveriesPerSec: number };
-    };
+    }>(summary, 'fanout');
     expect(singles.length).toBe(2);
     for (const s of singles) {
       expect(s.incomplete).toBe(0);
