@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { encodeFrame } from '../../shared/codec.js';
+import type { LeaseEvent } from '../../shared/frames.js';
 import {
   acquire,
   call,
@@ -106,14 +107,14 @@ describe('HTTP leases', () => {
 
   it('answers 409 LOCK_DELAY with Retry-After while an expired name is held back', async () => {
     const broker = await startHttpBroker({ minTtlMs: 100, lockDelayMs: 5_000 });
-    const a = await openSession(broker, { ttlMs: 200 });
+    const a = await openSession(broker, { ttlMs: 500 });
     const b = await openSession(broker);
-    await acquire(broker, a, 'x');
     const expired = nextNotice(
       broker,
       (n) => n.type === 'sessionEnded' && n.sessionId === a.id,
       'a to expire',
     );
+    await acquire(broker, a, 'x');
     await expired;
     const r = await acquire(broker, b, 'x');
     expect(r.status).toBe(409);
@@ -180,9 +181,9 @@ describe('HTTP leases', () => {
   it('keeps the session alive while a long poll waits longer than its TTL', async () => {
     const broker = await startHttpBroker({ minTtlMs: 100, maxHttpWaitMs: 2_000 });
     const a = await openSession(broker);
-    const b = await openSession(broker, { ttlMs: 300 });
+    const b = await openSession(broker, { ttlMs: 400 });
     await acquire(broker, a, 'x');
-    const r = await acquire(broker, b, 'x', { wait: true, waitTimeoutMs: 1_000 });
+    const r = await acquire(broker, b, 'x', { wait: true, waitTimeoutMs: 1_500 });
     expect(r.status).toBe(409);
     expect(r.body.code).toBe('WAIT_TIMEOUT');
     const alive = await call(broker, 'POST', `/v1/sessions/${b.id}/keepalive`, { secret: b.secret });
@@ -213,6 +214,45 @@ describe('HTTP leases', () => {
       body: { session: a.id, token: held.body.lease.token },
       secret: a.secret,
     });
+    expect((await call(broker, 'GET', leasePath('x'))).status).toBe(404);
+  });
+
+  it('releases a grant that raced the long-polling client going away', async () => {
+    const broker = await startHttpBroker();
+    const a = await openSession(broker);
+    const b = await openSession(broker);
+    const held = await acquire(broker, a, 'x');
+    // Hold back the cancel the disconnect triggers, so the grant wins the race.
+    const store = broker.store;
+    const cancelWait = store.cancelWait;
+    let noticed: () => void = () => {};
+    const disconnectNoticed = new Promise<void>((resolve) => {
+      noticed = resolve;
+    });
+    store.cancelWait = async () => noticed();
+    onTestFinished(() => {
+      store.cancelWait = cancelWait;
+    });
+    const abort = new AbortController();
+    const queued = queuedOn(broker, 'x');
+    const polling = acquire(broker, b, 'x', { wait: true }, abort.signal);
+    void polling.catch(() => {});
+    await queued;
+    abort.abort();
+    await disconnectNoticed;
+    const releasedByB = new Promise<LeaseEvent>((resolve) => {
+      const off = store.onEvents((events) => {
+        const e = events.find((ev) => ev.kind === 'released' && ev.sessionId === b.id);
+        if (!e) return;
+        off();
+        resolve(e);
+      });
+    });
+    await call(broker, 'POST', leasePath('x', 'release'), {
+      body: { session: a.id, token: held.body.lease.token },
+      secret: a.secret,
+    });
+    expect(await releasedByB).toMatchObject({ name: 'x', reason: 'release' });
     expect((await call(broker, 'GET', leasePath('x'))).status).toBe(404);
   });
 

@@ -73,11 +73,14 @@ describe('HTTP sessions', () => {
 
   it('expires an HTTP session that stops calling, and watchers see its lease expire', async () => {
     const broker = await startHttpBroker({ minTtlMs: 100 });
-    const s = await openSession(broker, { ttlMs: 300 });
-    expect((await acquire(broker, s, 'leader')).status).toBe(200);
     const watch = await SseReader.open(broker, '/v1/watch');
     await watch.waitFor((m) => m.event === 'snapshot', 'the snapshot');
-    const ev = await watch.waitFor((m) => m.event === 'message', 'the expired event');
+    const s = await openSession(broker, { ttlMs: 500 });
+    expect((await acquire(broker, s, 'leader')).status).toBe(200);
+    const ev = await watch.waitFor(
+      (m) => m.event === 'message' && (m.data as { kind: string }).kind === 'expired',
+      'the expired event',
+    );
     expect(ev.data).toMatchObject({
       kind: 'expired',
       name: 'leader',

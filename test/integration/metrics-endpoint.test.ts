@@ -91,13 +91,14 @@ describe('GET /metrics', () => {
 
   it('observes expiry lag and counts expiries when a session times out', async () => {
     const broker = await startHttpBroker({ minTtlMs: 100 });
-    const s = await openSession(broker, { ttlMs: 200 });
-    await acquire(broker, s, 'x');
-    await nextNotice(
+    const expired = nextNotice(
       broker,
       (n) => n.type === 'sessionEnded' && n.reason === 'expired',
       'the session to expire',
     );
+    const s = await openSession(broker, { ttlMs: 500 });
+    await acquire(broker, s, 'x');
+    await expired;
     const m = await scrape(broker);
     expect(metric(m, 'leasewire_lease_events_total{kind="expired",reason="session-expired"}')).toBe(1);
     expect(metric(m, 'leasewire_expiry_lag_seconds_count')).toBeGreaterThanOrEqual(1);
