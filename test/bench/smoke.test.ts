@@ -90,6 +90,23 @@ describe('bench --smoke', () => {
     expect(burst.deliveries).toBe(burst.expected);
     expect(burst.deliveriesPerSec).toBeGreaterThan(0);
   });
+
+  it('revokes every killed holder and hands each lease to its waiter', () => {
+    const cases = scenarioData<
+      {
+        holders: number;
+        missing: Record<string, number>;
+        revocation: { count: number };
+        nextHolder: { count: number };
+      }[]
+    >(summary, 'expiry');
+    expect(cases.length).toBe(2);
+    for (const c of cases) {
+      expect(c.missing).toEqual({ deadlines: 0, revocations: 0, watcher: 0, grants: 0 });
+      expect(c.revocation.count).toBe(c.holders);
+      expect(c.nextHolder.count).toBe(c.holders);
+    }
+  });
 });
 
 interface Measured {
