@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type Client, connect } from '../../client/index.js';
 import { type RunningBroker, startBroker } from '../../server/index.js';
 
 // The `leasewire` command end to end: a real broker in this process, the CLI as a real child
-// process (run from source through tsx), the SDK as the other party.
+// process (run from source through tsx), the SDK as the other party. Each CLI start costs a
+// second or more of tsx start-up on a loaded 2-core machine, hence the generous timeouts.
+vi.setConfig({ testTimeout: 90_000 });
 
 interface Run {
   child: ChildProcess;
@@ -37,7 +39,7 @@ function cli(args: string[], env: Record<string, string> = {}): Run {
     stdout: () => out,
     stderr: () => err,
     exit,
-    waitForOutput(pattern, timeoutMs = 15_000) {
+    waitForOutput(pattern, timeoutMs = 45_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const m = (out + err).match(pattern);
@@ -260,7 +262,7 @@ describe('leasewire elect', () => {
   });
 });
 
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
