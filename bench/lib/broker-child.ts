@@ -11,6 +11,7 @@ import type { LeaseEvent } from '../../shared/frames.js';
 import { type BareServer, startBareServer } from './bare-server.js';
 import type { BrokerChildConfig, BrokerReady, BrokerStats, TraceRecord } from './broker-types.js';
 import { epochNow, monoToEpoch } from './clock.js';
+import { checkFifo } from './fifo.js';
 import { serve } from './rpc.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as BrokerChildConfig;
@@ -32,7 +33,7 @@ let lagResolutionMs = 10;
 // ---- tracing (only while asked: it costs a little on the hot path) ----
 let tracing = false;
 let trace: TraceRecord[] = [];
-const TRACE_LIMIT = 500_000;
+const TRACE_LIMIT = 2_000_000;
 let traceKinds = new Set<string>();
 let acquireSeq = 0;
 
@@ -156,10 +157,13 @@ serve(
       tracing = true;
       return null;
     },
-    'trace-stop': () => {
+    'trace-stop': (args: { fifo?: boolean }) => {
       tracing = false;
       const out = trace;
       trace = [];
+      // The FIFO check runs here: shipping a few hundred thousand records over IPC costs more.
+      if (args.fifo)
+        return { fifo: checkFifo(out), records: out.length, truncated: out.length >= TRACE_LIMIT };
       return out;
     },
     exit: async () => {

@@ -91,6 +91,23 @@ describe('bench --smoke', () => {
     expect(burst.deliveriesPerSec).toBeGreaterThan(0);
   });
 
+  it('grants contended names in FIFO order to every client', () => {
+    const r = scenarioData<{
+      clients: number;
+      grantsPerSec: number;
+      minGrantsPerClient: number;
+      fifo: { grants: number; outOfOrder: number; overtaken: number };
+      errors: Record<string, number>;
+      stuck: number;
+    }>(summary, 'contention');
+    expect(r.grantsPerSec).toBeGreaterThan(0);
+    expect(r.fifo.grants).toBeGreaterThan(0);
+    expect(r.fifo.outOfOrder).toBe(0);
+    expect(r.fifo.overtaken).toBe(0);
+    expect(r.errors).toEqual({});
+    expect(r.stuck).toBe(0);
+  });
+
   it('revokes every killed holder and hands each lease to its waiter', () => {
     const cases = scenarioData<
       {
