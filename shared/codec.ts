@@ -11,7 +11,7 @@ import { DEFAULT_SCAN_LIMITS, type ScanLimits, scanMsgpack } from './msgpack-sca
  * JSON, properties whose value is undefined are left out (`skipValues`, missing from
  * msgpackr's typings), and an undefined array element becomes nil.
  */
-const packrOptions: Options & { skipValues: unknown[] } = {
+export const MSGPACK_OPTIONS: Options & { skipValues: unknown[] } = {
   useRecords: false,
   structuredClone: false,
   moreTypes: false,
@@ -23,7 +23,7 @@ const packrOptions: Options & { skipValues: unknown[] } = {
   skipValues: [undefined],
   encodeUndefinedAsNil: true,
 };
-const packr = new Packr(packrOptions);
+const packr = new Packr(MSGPACK_OPTIONS);
 
 /** Encodes one frame (a map with a `type`) to msgpack bytes. */
 export function encodeFrame(frame: object): Uint8Array {

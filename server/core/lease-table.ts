@@ -401,19 +401,7 @@ export class LeaseTable {
     this.lastToken = snap.lastToken;
     for (const rec of snap.sessions) this.addSession(now, rec);
     for (const e of snap.leases) {
-      const s = this.sessions.get(e.sessionId);
-      if (!s) continue;
-      const l: Lease = {
-        name: e.name,
-        sessionId: e.sessionId,
-        token: e.token,
-        acquiredAt: e.acquiredAt,
-        revision: e.revision,
-      };
-      if (e.meta) l.meta = e.meta;
-      if (e.ttlMs !== undefined) this.armLeaseTtl(now, l, e.ttlMs);
-      this.leases.set(l.name, l);
-      s.leases.add(l.name);
+      this.restoreLease(now, e);
     }
     for (const d of snap.lockDelayed) this.startLockDelay(now, d.name, d.previous, d.reason);
     for (const ev of snap.history) this.history.push(ev);
@@ -461,18 +449,7 @@ export class LeaseTable {
         const s = this.sessions.get(ev.sessionId);
         if (ev.kind === 'acquired') {
           this.lockDelays.delete(ev.name);
-          if (!s) return;
-          const l: Lease = {
-            name: ev.name,
-            sessionId: ev.sessionId,
-            token: ev.token,
-            acquiredAt: ev.at,
-            revision: ev.revision,
-          };
-          if (ev.meta) l.meta = ev.meta;
-          if (ev.ttlMs !== undefined) this.armLeaseTtl(now, l, ev.ttlMs);
-          this.leases.set(ev.name, l);
-          s.leases.add(ev.name);
+          this.restoreLease(now, { ...ev, acquiredAt: ev.at });
         } else if (ev.kind === 'updated') {
           const l = this.leases.get(ev.name);
           if (!l || l.token !== ev.token) return;
@@ -500,6 +477,23 @@ export class LeaseTable {
   }
 
   // ---- internals ----
+
+  /** Puts back a grant read from a snapshot or the journal; its TTL (if any) restarts now (R1). */
+  private restoreLease(now: Now, e: TableSnapshot['leases'][number]): void {
+    const s = this.sessions.get(e.sessionId);
+    if (!s) return;
+    const l: Lease = {
+      name: e.name,
+      sessionId: e.sessionId,
+      token: e.token,
+      acquiredAt: e.acquiredAt,
+      revision: e.revision,
+    };
+    if (e.meta) l.meta = e.meta;
+    if (e.ttlMs !== undefined) this.armLeaseTtl(now, l, e.ttlMs);
+    this.leases.set(l.name, l);
+    s.leases.add(l.name);
+  }
 
   private addSession(now: Now, record: SessionRecord): void {
     const s: SessionState = {

@@ -1,21 +1,13 @@
 import { Packr } from 'msgpackr';
+import { MSGPACK_OPTIONS } from '../../shared/codec.js';
 import type { ChangeRecord, TableSnapshot } from '../core/types.js';
 
 /**
  * How the journal store encodes its records and snapshots: msgpack, like the wire, with the
- * same conservative settings. The bytes are checksummed by the journal layer, so decoding
+ * same settings as the wire codec. The bytes are checksummed by the journal layer, so decoding
  * trusts them; a version field lets a later format be told apart.
  */
-const packr = new Packr({
-  useRecords: false,
-  structuredClone: false,
-  moreTypes: false,
-  mapsAsObjects: true,
-  bundleStrings: false,
-  useFloat32: 0,
-  int64AsType: 'number',
-  variableMapSize: true,
-});
+const packr = new Packr(MSGPACK_OPTIONS);
 
 const FORMAT = 1;
 
