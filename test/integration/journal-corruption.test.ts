@@ -85,4 +85,9 @@ describe('journal store: a damaged journal', () => {
       ...names(done.leases).slice(0, 3),
     ]);
   });
+
+  // Today a damaged record that the newest snapshot already covers stops the start like any other,
+  // and repair then cuts the journal there, dropping the intact records after the snapshot too
+  // (readJournal validates the whole segment holding fromSeq and keeps only a valid prefix).
+  it.todo('keeps the intact records after the snapshot when only a record the snapshot covers is damaged');
 });
