@@ -21,6 +21,8 @@ export interface OpenArgs {
   ttlMs?: number;
   owner?: string;
   concurrency?: number;
+  /** Give up opening more after this long (the ramp of 19,900 sessions is slow on a busy machine). */
+  deadlineMs?: number;
 }
 
 let sessions: Session[] = [];
@@ -42,6 +44,7 @@ serve(
           owner: args.owner ?? `load-${process.pid}`,
           localAddresses: args.localAddresses,
           concurrency: args.concurrency,
+          deadlineMs: args.deadlineMs,
         },
         (n) => emit('opened', { n }),
       );

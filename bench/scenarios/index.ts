@@ -3,7 +3,8 @@ import { contention } from './contention.js';
 import { durability } from './durability.js';
 import { expiry } from './expiry.js';
 import { fanout } from './fanout.js';
+import { idle } from './idle.js';
 import { throughput } from './throughput.js';
 
 /** Every scenario, in the order `npm run bench` runs them. */
-export const SCENARIOS: Scenario[] = [throughput, contention, durability, fanout, expiry];
+export const SCENARIOS: Scenario[] = [throughput, contention, idle, durability, fanout, expiry];

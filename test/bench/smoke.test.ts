@@ -108,6 +108,25 @@ describe('bench --smoke', () => {
     expect(r.stuck).toBe(0);
   });
 
+  it('keeps every idle session alive and measures what they cost', () => {
+    const r = scenarioData<{
+      target: number;
+      opened: number;
+      closedDuringRun: number;
+      heapPerSessionKiB: number;
+      windows: { brokerCpuPct: number; pingsPerSec: number; keepalivesPerSec: number; lagP99Ms: number }[];
+    }>(summary, 'idle');
+    expect(r.opened).toBe(r.target);
+    expect(r.closedDuringRun).toBe(0);
+    expect(r.windows.length).toBe(2);
+    for (const w of r.windows) {
+      expect(w.brokerCpuPct).toBeGreaterThan(0);
+      expect(w.pingsPerSec).toBeGreaterThan(0);
+      expect(w.lagP99Ms).toBeGreaterThanOrEqual(0);
+    }
+    expect(r.windows[1]?.keepalivesPerSec).toBeGreaterThan(0);
+  });
+
   it('revokes every killed holder and hands each lease to its waiter', () => {
     const cases = scenarioData<
       {

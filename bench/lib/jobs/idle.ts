@@ -1,3 +1,4 @@
+import { epochNow } from '../clock.js';
 import type { Session } from '../session.js';
 import { encodeRequest, ReplyType } from '../wire.js';
 
@@ -12,6 +13,8 @@ export class Idlers {
   keepalivesSent = 0;
   repliesSeen = 0;
   closed = 0;
+  /** Epoch ms of the first close (a dropped idle session is worth a timestamp). */
+  firstCloseAt = 0;
   readonly closeReasons: Record<string, number> = {};
 
   constructor(private readonly sessions: Session[]) {
@@ -21,6 +24,7 @@ export class Idlers {
       };
       s.onClose = (why) => {
         this.closed++;
+        if (this.firstCloseAt === 0) this.firstCloseAt = epochNow();
         this.closeReasons[why] = (this.closeReasons[why] ?? 0) + 1;
       };
     }
@@ -55,6 +59,7 @@ export class Idlers {
     keepalivesSent: number;
     repliesSeen: number;
     closed: number;
+    firstCloseAt: number;
     closeReasons: Record<string, number>;
   } {
     let pings = 0;
@@ -65,6 +70,7 @@ export class Idlers {
       keepalivesSent: this.keepalivesSent,
       repliesSeen: this.repliesSeen,
       closed: this.closed,
+      firstCloseAt: this.firstCloseAt,
       closeReasons: this.closeReasons,
     };
   }
