@@ -19,7 +19,7 @@ import { LoadClient, type LoadOptions, rng, WatchClient } from './load-client.js
 
 const tempDir = useTempDirs();
 const SEED = Number(process.env.LEASEWIRE_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const BATCH_KILLS = Number(process.env.LEASEWIRE_CRASH_KILLS ?? 20);
+const BATCH_KILLS = Math.max(20, Number(process.env.LEASEWIRE_CRASH_KILLS ?? 20));
 
 const NAMES = [
   ...Array.from({ length: 24 }, (_, i) => `a/${i}`),

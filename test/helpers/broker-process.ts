@@ -19,7 +19,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,19 +99,58 @@ async function bundleCli(): Promise<string[]> {
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, code);
   await rename(temp, file);
+  await pruneBundles(file);
   return [file];
 }
 
-/** A port nobody listens on right now (bind port 0, read it, let go). */
-export async function freePort(): Promise<number> {
+/** Deletes bundles of older sources (not touched for an hour), so the cache does not grow forever. */
+async function pruneBundles(keep: string): Promise<void> {
+  const hourAgo = Date.now() - 60 * 60 * 1000;
+  for (const name of await readdir(BUNDLE_DIR).catch(() => [] as string[])) {
+    const path = join(BUNDLE_DIR, name);
+    if (path === keep || !name.startsWith('cli-')) continue;
+    const info = await stat(path).catch(() => undefined);
+    if (info && info.mtimeMs < hourAgo) await unlink(path).catch(() => {});
+  }
+}
+
+/** Binds `port` (0: any) on 127.0.0.1 and lets go; resolves with the port, or undefined if taken. */
+async function probePort(port: number): Promise<number | undefined> {
   const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const listening = once(server, 'listening').then(() => true);
+  const failed = once(server, 'error').then(() => false);
+  server.listen(port, '127.0.0.1');
+  if (!(await Promise.race([listening, failed]))) return undefined;
   const address = server.address();
   server.close();
   await once(server, 'close');
-  if (!address || typeof address === 'string') throw new Error('could not read the port of a probe server');
-  return address.port;
+  return address && typeof address !== 'string' ? address.port : undefined;
+}
+
+/** The lower end of the kernel's ephemeral port range (ports handed out for port 0 and for connects). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isSafeInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * A port nobody listens on right now. Taken below the ephemeral range when possible: the broker is
+ * restarted on the same port after a kill, and in between, a server on port 0 or an outgoing
+ * connection elsewhere on the machine could be handed an ephemeral port.
+ */
+export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await probePort(10_000 + Math.floor(Math.random() * (low - 10_000)));
+    if (port !== undefined) return port;
+  }
+  const any = await probePort(0);
+  if (any === undefined) throw new Error('could not find a free port');
+  return any;
 }
 
 function toFlags(options: Record<string, unknown>): string[] {
