@@ -1,8 +1,9 @@
 import { type ChildProcess, fork } from 'node:child_process';
+import { builtPath, ensureBuilt } from './build.js';
 
 /**
- * Child processes of the bench (the broker, the load generators) run TypeScript through tsx and
- * talk to the parent over IPC: the parent calls named commands and awaits their results; a child
+ * Child processes of the bench (the broker, the load generators) run the transpiled build of
+ * their TypeScript source (see build.ts) and talk to the parent over IPC: the parent calls named commands and awaits their results; a child
  * may also push events. `serialization: 'advanced'` carries typed arrays and Maps as they are.
  */
 type Message =
@@ -11,8 +12,6 @@ type Message =
   | { kind: 'result'; id: number; ok: false; error: string }
   | { kind: 'event'; name: string; data: unknown }
   | { kind: 'ready'; data: unknown };
-
-const TSX_IMPORT = import.meta.resolve('tsx');
 
 export interface ChildOptions {
   /** Extra node flags, e.g. `--cpu-prof`, `--expose-gc`. */
@@ -72,13 +71,15 @@ export class Child<Ready = unknown> {
     return this.exitCode === undefined;
   }
 
+  /** Starts `sourcePath` (a .ts file of this repo) from the build. */
   static async start<Ready>(
     name: string,
-    modulePath: string,
+    sourcePath: string,
     options: ChildOptions = {},
   ): Promise<Child<Ready>> {
-    const proc = fork(modulePath, options.args ?? [], {
-      execArgv: ['--import', TSX_IMPORT, ...(options.nodeArgs ?? [])],
+    await ensureBuilt();
+    const proc = fork(builtPath(sourcePath), options.args ?? [], {
+      execArgv: options.nodeArgs ?? [],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       env: { ...process.env, ...options.env },

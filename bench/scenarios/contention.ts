@@ -35,7 +35,7 @@ export const contention: Scenario = {
     const clients = ctx.smoke ? 40 : 1_000;
     const names = ctx.smoke ? 4 : 10;
     const warmupMs = ctx.smoke ? 100 : 2_000;
-    const durationMs = ctx.durationMs ?? (ctx.smoke ? 400 : 10_000);
+    const durationMs = ctx.durationMs ?? (ctx.smoke ? 300 : 10_000);
     const broker = await BrokerProcess.start(
       { kind: 'leasewire', options: { store: 'memory', ...LOAD_LIMITS } },
       { profileDir: ctx.profileDir, profileName: 'contention-memory.cpuprofile' },

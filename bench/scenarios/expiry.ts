@@ -63,7 +63,7 @@ async function runCase(
   const ids = await procs.holders.call<string[]>('ids');
 
   let load: Promise<CyclesResult> | undefined;
-  const loadMs = ctx.smoke ? 2_000 : 4_000;
+  const loadMs = ctx.smoke ? 1_500 : 4_000;
   if (underLoad) {
     const connections = ctx.smoke ? 4 : 100;
     await procs.load.call('open', {

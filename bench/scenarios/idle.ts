@@ -113,7 +113,7 @@ export const idle: Scenario = {
   title: 'ramp to 19,900 idle sessions: RSS per session, heartbeat CPU, event-loop lag',
   async run(ctx): Promise<ScenarioResult> {
     const target = Number(process.env.BENCH_IDLE_SESSIONS) || (ctx.smoke ? 200 : 19_900);
-    const windowMs = ctx.durationMs ?? (ctx.smoke ? 1_200 : 30_000);
+    const windowMs = ctx.durationMs ?? (ctx.smoke ? 600 : 30_000);
     const broker = await BrokerProcess.start(
       { kind: 'leasewire', options: { store: 'memory', defaultTtlMs: TTL_MS, ...LOAD_LIMITS } },
       { profileDir: ctx.profileDir, profileName: 'idle-memory.cpuprofile' },

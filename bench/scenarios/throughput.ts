@@ -9,8 +9,8 @@ import { ratio } from '../lib/table.js';
  * bare ws + msgpackr server (the ceiling) in the same run, case by case, interleaved.
  */
 export function throughputCases(ctx: ScenarioContext): CyclesCase[] {
-  const warmupMs = ctx.smoke ? 150 : 2_000;
-  const durationMs = ctx.durationMs ?? (ctx.smoke ? 400 : 10_000);
+  const warmupMs = ctx.smoke ? 100 : 2_000;
+  const durationMs = ctx.durationMs ?? (ctx.smoke ? 250 : 10_000);
   return ctx.smoke
     ? [
         { label: '4×4', connections: 4, inflight: 4, warmupMs, durationMs },
