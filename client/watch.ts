@@ -230,7 +230,7 @@ export class Watch implements AsyncIterable<WatchItem> {
       (error: unknown) => {
         if (generation !== this.#generation || this.#closed) return;
         if (error instanceof LeasewireError && error.code === 'COMPACTED') {
-          // W3: history does not reach back; start over from a snapshot and say so.
+          // W4: history does not reach back; start over from a snapshot and say so.
           this.#cursor.forgetPosition();
           this.#nextSnapshotReason = 'compacted';
           this.#attach();

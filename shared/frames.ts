@@ -237,7 +237,7 @@ export interface WelcomeReply {
   revision: number;
   /**
    * Names the broker's history. Revisions and tokens under another epoch are unrelated (e.g. a
-   * memory broker that restarted): a client resuming watches must then take fresh snapshots.
+   * memory broker that restarted): a client resuming watches must then take fresh snapshots (rule W4).
    */
   epoch: string;
   resumed: boolean;

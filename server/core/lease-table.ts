@@ -150,7 +150,7 @@ export class LeaseTable {
     return out;
   }
 
-  /** Events after fromRevision for watch replay, or null when compacted (W3). */
+  /** Events after fromRevision for watch replay, or null when compacted (W4). */
   eventsSince(fromRevision: number): LeaseEvent[] | null {
     return this.history.since(fromRevision, this.revision);
   }

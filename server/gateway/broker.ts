@@ -82,7 +82,7 @@ export class Broker implements BrokerContext {
     if (!sid || this.attached.get(sid) !== conn) return;
     this.attached.delete(sid);
     if (opts.closing) return;
-    // S3: the session outlives its connection until its deadline; only the waits end now.
+    // S3: the session outlives its connection until its deadline. S5: its waits end now.
     this.store.detachSession(sid).catch((err: unknown) => {
       this.log.debug('detach failed', { session: sid, error: String(err) });
     });
