@@ -1,8 +1,9 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { EventKinds, type LeaseEvent } from '../../shared/frames.js';
 import type { WatchHub } from '../gateway/watch-hub.js';
 import type { LeaseStore } from '../storage/lease-store.js';
 import type { StoreObserver } from '../storage/table-store.js';
+import { CellCounter, CellHistogram, type CounterCell } from './cell-metrics.js';
 
 /** Seconds a deadline was processed after it was due: timers are late under load, never early. */
 export const EXPIRY_LAG_BUCKETS = [
@@ -28,26 +29,27 @@ export class StoreCollector {
   readonly observer: StoreObserver;
   private source: BrokerGauges | undefined;
   private unsubscribe: (() => void) | undefined;
-  private readonly eventBy = new Map<string, { inc(): void }>();
+  private readonly eventBy = new Map<string, CounterCell>();
   private deliveriesSeen = 0;
 
   constructor(registry: Registry) {
-    const lag = new Histogram({
-      name: 'leasewire_expiry_lag_seconds',
-      help: 'How late the expiry timer processed a due deadline (session, lease TTL, wait, lock-delay).',
-      buckets: EXPIRY_LAG_BUCKETS,
-      registers: [registry],
-    });
+    const lag = new CellHistogram(
+      'leasewire_expiry_lag_seconds',
+      'How late the expiry timer processed a due deadline (session, lease TTL, wait, lock-delay).',
+      [],
+      EXPIRY_LAG_BUCKETS,
+      registry,
+    ).cell();
     this.observer = { expiryLag: (ms) => lag.observe(Math.max(0, ms) / 1000) };
 
-    const events = new Counter({
-      name: 'leasewire_lease_events_total',
-      help: 'Lease events by kind and reason. Grants: kind="acquired"; reassignments: kind="acquired" with a reason (a waiter took over); releases: kind="released"; expiries: kind="expired".',
-      labelNames: ['kind', 'reason'],
-      registers: [registry],
-    });
+    const events = new CellCounter(
+      'leasewire_lease_events_total',
+      'Lease events by kind and reason. Grants: kind="acquired"; reassignments: kind="acquired" with a reason (a waiter took over); releases: kind="released"; expiries: kind="expired".',
+      ['kind', 'reason'],
+      registry,
+    );
     for (const kind of Object.values(EventKinds)) {
-      for (const reason of REASONS) this.eventBy.set(`${kind}/${reason}`, events.labels(kind, reason));
+      for (const reason of REASONS) this.eventBy.set(`${kind}/${reason}`, events.cell(kind, reason));
     }
 
     const self = this;
@@ -108,6 +110,9 @@ export class StoreCollector {
   }
 
   private count(events: readonly LeaseEvent[]): void {
-    for (const e of events) this.eventBy.get(`${e.kind}/${e.reason ?? 'none'}`)?.inc();
+    for (const e of events) {
+      const cell = this.eventBy.get(`${e.kind}/${e.reason ?? 'none'}`);
+      if (cell) cell.n++;
+    }
   }
 }
