@@ -9,6 +9,7 @@ import { Changer } from './jobs/changer.js';
 import { type ContendArgs, runContend } from './jobs/contend.js';
 import { type CyclesArgs, runCycles } from './jobs/cycles.js';
 import { ExpiryWatcher, holdNames, Waiters } from './jobs/expiry.js';
+import type { HttpArgs } from './jobs/http.js';
 import { Idlers } from './jobs/idle.js';
 import { WatchTracker } from './jobs/watchers.js';
 import { emit, serve } from './rpc.js';
@@ -113,6 +114,7 @@ serve(
     'keepalive-stop': () => idlers?.stopKeepalives(),
     'idle-stats': () => idlers?.stats(),
     'cpu-now': () => process.cpuUsage(),
+    http: async (args: HttpArgs) => (await import('./jobs/http.js')).runHttp(args),
     'close-all': () => {
       idlers?.stopKeepalives();
       for (const s of sessions) s.ws.close();

@@ -13,6 +13,8 @@ export interface CyclesCase {
   inflight: number;
   warmupMs: number;
   durationMs: number;
+  mode?: 'cycles' | 'keepalive';
+  leaseTtlMs?: number;
 }
 
 export interface CyclesMeasurement {

@@ -45,7 +45,10 @@ function location(url: string, root: string): string {
   if (url.startsWith('file://')) path = fileURLToPath(url);
   if (path.startsWith('node:')) return path;
   const rel = relative(root, path);
-  return rel.startsWith('..') ? path : rel;
+  if (rel.startsWith('..')) return path;
+  // The bench runs children from an esbuild transpile; name the source file instead.
+  const built = 'bench/out/build/';
+  return rel.startsWith(built) ? rel.slice(built.length).replace(/\.js$/, '.ts') : rel;
 }
 
 export function summarizeProfile(file: string, root = process.cwd(), top = 25): ProfileSummary {
@@ -63,10 +66,9 @@ export function summarizeProfile(file: string, root = process.cwd(), top = 25): 
   const fn = new Map<string, number>();
   const files = new Map<string, number>();
   const incl = new Map<string, number>();
-  const nameOf = (n: ProfileNode) => {
-    const loc = location(n.callFrame.url, root);
-    return `${loc}:${n.callFrame.lineNumber + 1} ${n.callFrame.functionName || '(anonymous)'}`;
-  };
+  // Line numbers of transpiled files do not match the source: file and function name only.
+  const nameOf = (n: ProfileNode) =>
+    `${location(n.callFrame.url, root)} ${n.callFrame.functionName || '(anonymous)'}`;
   for (const [id, us] of selfUs) {
     const n = byId.get(id);
     if (!n) continue;

@@ -144,6 +144,18 @@ describe('bench --smoke', () => {
       expect(c.nextHolder.count).toBe(c.holders);
     }
   });
+
+  it('drives the HTTP API with autocannon without errors', () => {
+    const rows = scenarioData<
+      { target: string; requestsPerSec: number; non2xx: number; errors: number; timeouts: number }[] | null
+    >(summary, 'http');
+    if (rows === null) return; // the broker has no HTTP API: the run said so loudly
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r.requestsPerSec, r.target).toBeGreaterThan(0);
+      expect(r.non2xx + r.errors + r.timeouts, r.target).toBe(0);
+    }
+  });
 });
 
 interface Measured {

@@ -10,6 +10,10 @@ import { bump, untilEpoch } from './timing.js';
  */
 export interface CyclesArgs {
   inflight: number;
+  /** `keepalive`: each slot sends keepalive requests instead (a heartbeat round trip per op). */
+  mode?: 'cycles' | 'keepalive';
+  /** Acquire with the lease's own TTL (a TTL'd lease, like an etcd lease grant). */
+  leaseTtlMs?: number;
   namePrefix: string;
   startAt: number;
   warmupMs: number;
@@ -89,6 +93,7 @@ export function runCycles(sessions: Session[], args: CyclesArgs): Promise<Cycles
           next = slot.release;
           slot.state = 2;
         } else if (r.type === ReplyType.ok) {
+          // A release done (cycles), or a keepalive answered: the slot starts over.
           next = slot.acquire;
           slot.state = 1;
         } else {
