@@ -50,6 +50,8 @@ export class Client {
   readonly #watches = new WatchRegistry();
   readonly #elections = new Set<Election>();
   readonly #options: ResolvedOptions;
+  /** The broker history's epoch at the last welcome. */
+  #epoch: string | undefined;
 
   /** Use {@link connect}. */
   constructor(url: string, options: ResolvedOptions) {
@@ -58,7 +60,10 @@ export class Client {
       sessionStarted: (welcome, resumed) => {
         if (resumed) this.#book.resumed(welcome.leases);
         else this.#book.newSession();
-        this.#watches.sessionStarted();
+        // W4: revisions only mean something within one epoch of the broker's history.
+        const historyChanged = this.#epoch !== undefined && welcome.epoch !== this.#epoch;
+        this.#epoch = welcome.epoch;
+        this.#watches.sessionStarted(historyChanged);
       },
       connectionLost: () => this.#watches.connectionLost(),
       sessionMaybeExpired: () => this.#book.loseAll('expired', true),

@@ -11,9 +11,11 @@ import { WatchCursor } from './watch-cursor.js';
  * - `compacted`: the broker's history no longer reached back to the watch's last revision (after
  *   a long disconnect): events were missed, and this snapshot replaces everything seen before;
  * - `overflow`: the consumer fell more than the buffer size behind; buffered items were dropped
- *   and this snapshot replaces everything seen before.
+ *   and this snapshot replaces everything seen before;
+ * - `reset`: the broker came back with another history (a new `epoch`, e.g. a memory broker that
+ *   restarted): revisions seen before mean nothing there, and this snapshot replaces everything.
  */
-export type SnapshotReason = 'initial' | 'compacted' | 'overflow';
+export type SnapshotReason = 'initial' | 'compacted' | 'overflow' | 'reset';
 
 /** What a watch yields: a full state, then every change after it in revision order. */
 export type WatchItem =
@@ -43,6 +45,8 @@ export interface WatchHost {
 /** The registry's handle on one watch. */
 export interface WatchLink {
   attach(): void;
+  /** Forget the position: the next attach takes a snapshot (the broker's history changed). */
+  reset(): void;
   detach(): void;
   offer(events: readonly LeaseEvent[]): void;
   settle(): void;
@@ -61,8 +65,12 @@ export class WatchRegistry {
     this.links.delete(link);
   }
 
-  sessionStarted(): void {
-    for (const l of [...this.links]) l.attach();
+  /** `historyChanged`: the broker's epoch differs from the last one seen (W4). */
+  sessionStarted(historyChanged = false): void {
+    for (const l of [...this.links]) {
+      if (historyChanged) l.reset();
+      l.attach();
+    }
   }
 
   connectionLost(): void {
@@ -134,6 +142,10 @@ export class Watch implements AsyncIterable<WatchItem> {
     this.done.catch(noop);
     this.#link = {
       attach: () => this.#attach(),
+      reset: () => {
+        this.#cursor.forgetPosition();
+        this.#nextSnapshotReason = 'reset';
+      },
       detach: () => {
         this.#watchId = undefined;
         this.#cursor.detach();

@@ -20,7 +20,7 @@ export const CloseCodes = {
   SESSION_EXPIRED: 4003,
   /** The connection fell too far behind on outgoing frames (slow watcher). */
   SLOW_CONSUMER: 4004,
-  /** hello was refused: unsupported version, unknown session, wrong secret, bad fields. */
+  /** hello was refused: unsupported version, unknown or expired session, wrong secret, broker full (a hello with bad fields gets BAD_REQUEST and may be sent again). */
   HELLO_REFUSED: 4005,
   /** The session was ended by another party (e.g. DELETE /v1/sessions/{id}); after bye the broker closes with 1000. */
   SESSION_ENDED: 4006,

@@ -112,6 +112,14 @@ export class Connection implements EventSink, Heartbeating {
       this.closeWith(CloseCodes.BAD_FRAME, 'undecodable frame');
       return;
     }
+    if (!alive) {
+      // S4: the deadline passed before this frame arrived. Nothing may be answered as if the
+      // session lived (the client would count any answer, even a schema error, as an
+      // acknowledgement), even while the expiry itself is still on its way to the journal.
+      this.sendError(peekRef(decoded), 'SESSION_EXPIRED', 'the session expired before this request arrived');
+      this.closeWith(CloseCodes.SESSION_EXPIRED, 'session expired');
+      return;
+    }
     let req: Request;
     try {
       req = validateRequest(decoded, { maxMetaBytes: this.ctx.options.maxMetaBytes });
@@ -134,14 +142,6 @@ export class Connection implements EventSink, Heartbeating {
     }
     if (this.state === 'welcoming') {
       this.sendError(req.ref, 'HELLO_REQUIRED', 'wait for welcome before sending requests');
-      return;
-    }
-    if (!alive) {
-      // S4: the deadline passed before this frame arrived. Nothing may be answered as if the
-      // session lived (the client would count it as an acknowledgement), even while the expiry
-      // itself is still on its way to the journal.
-      this.sendError(req.ref, 'SESSION_EXPIRED', 'the session expired before this request arrived');
-      this.closeWith(CloseCodes.SESSION_EXPIRED, 'session expired');
       return;
     }
     if (req.type === 'hello') {
@@ -402,6 +402,8 @@ export class Connection implements EventSink, Heartbeating {
       // The session could not be ended (store unavailable, shutting down): it stays, detached,
       // until its deadline. Say why, and do not leave a connection that speaks for no session.
       const e = asLeasewireError(err);
+      // S5: the waits were this connection's; they end with it even though the session lives on.
+      void this.ctx.store.detachSession(sid).catch(() => {});
       this.sendError(ref, e.code, e.message, e.details);
       this.closeWith(e.code === 'SHUTTING_DOWN' ? CloseCodes.GOING_AWAY : CloseCodes.INTERNAL_ERROR, e.code);
     }
