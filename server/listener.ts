@@ -49,7 +49,14 @@ export class Listener {
     });
     this.server.on('clientError', (err, socket) => {
       log.debug('http client error', { error: err.message });
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      const code = (err as NodeJS.ErrnoException).code;
+      const status =
+        code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     });
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));

@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LeasewireError } from '../../shared/errors.js';
 import type { Clock } from '../clock.js';
@@ -205,5 +205,12 @@ async function readOrCreateEpoch(dir: string): Promise<string> {
   const epoch = newEpoch();
   await writeFile(`${file}.tmp`, `${epoch}\n`, { flush: true });
   await rename(`${file}.tmp`, file);
+  // The rename is durable only once the directory is: an OS crash must not bring a new epoch.
+  const dirHandle = await open(dir, 'r');
+  try {
+    await dirHandle.sync();
+  } finally {
+    await dirHandle.close();
+  }
   return epoch;
 }
