@@ -8,6 +8,7 @@ import { openSessions } from './fleet.js';
 import { Changer } from './jobs/changer.js';
 import { type ContendArgs, runContend } from './jobs/contend.js';
 import { type CyclesArgs, runCycles } from './jobs/cycles.js';
+import type { EtcdLoopArgs } from './jobs/etcd.js';
 import { ExpiryWatcher, holdNames, Waiters } from './jobs/expiry.js';
 import type { HttpArgs } from './jobs/http.js';
 import { Idlers } from './jobs/idle.js';
@@ -115,11 +116,26 @@ serve(
     'idle-stats': () => idlers?.stats(),
     'cpu-now': () => process.cpuUsage(),
     http: async (args: HttpArgs) => (await import('./jobs/http.js')).runHttp(args),
+    // etcd3 (gRPC) is loaded only by the processes that talk to etcd.
+    'etcd-loops': async (args: EtcdLoopArgs) => (await import('./jobs/etcd.js')).runEtcdLoops(args),
+    'etcd-watch': async (args: { endpoint: string; key: string; count: number }) =>
+      (await import('./jobs/etcd.js')).etcdWatch(args),
+    'etcd-watch-report': async (args: { revisions: number[] }) =>
+      (await import('./jobs/etcd.js')).etcdWatchReport(args),
+    'etcd-change': async (args: { endpoint: string; key: string; op: 'put' | 'delete' }) =>
+      (await import('./jobs/etcd.js')).etcdChange(args),
+    'etcd-close': async () => (await import('./jobs/etcd.js')).etcdClose(),
     'close-all': () => {
       idlers?.stopKeepalives();
       for (const s of sessions) s.ws.close();
       const n = sessions.length;
       sessions = [];
+      // Jobs hold on to sessions: the next `open` starts from scratch.
+      tracker = undefined;
+      changer = undefined;
+      waiters = undefined;
+      expiryWatcher = undefined;
+      idlers = undefined;
       return n;
     },
   },

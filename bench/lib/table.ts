@@ -25,9 +25,11 @@ export function formatCell(v: Cell): string {
 export function renderTable(t: Table): string {
   const cells = t.rows.map((r) => t.columns.map((_, i) => formatCell(r[i])));
   const widths = t.columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  // Text columns (no number in them) read better left-aligned; numbers line up on the right.
+  const left = t.columns.map((_, i) => i === 0 || t.rows.every((r) => typeof r[i] !== 'number'));
   const line = (r: string[]) =>
-    `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  const sep = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+    `| ${r.map((c, i) => (left[i] ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => `${'-'.repeat(w + 1)}${left[i] ? '-' : ':'}`).join('|')}|`;
   const out = [`### ${t.title}`, '', line(t.columns), sep, ...cells.map(line)];
   if (t.notes?.length) out.push('', ...t.notes.map((n) => `- ${n}`));
   return `${out.join('\n')}\n`;

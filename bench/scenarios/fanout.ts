@@ -24,7 +24,7 @@ interface Totals {
   closed: number;
 }
 
-interface SingleChangeResult {
+export interface SingleChangeResult {
   watchers: number;
   repeats: number;
   /** Send → the last watcher has it. */
@@ -49,7 +49,7 @@ interface BurstResult {
   writerSeconds: number;
 }
 
-class Completion {
+export class Completion {
   private readonly done = new Map<number, number>();
   private readonly waiting = new Map<number, () => void>();
 
@@ -97,7 +97,7 @@ async function openWatchers(broker: BrokerProcess, procs: Child[], n: number, pr
   await Promise.all(procs.map((p) => p.call('watch', { prefix, notify: true, timeoutMs: 120_000 }, 150_000)));
 }
 
-async function singleChanges(
+export async function singleChanges(
   ctx: ScenarioContext,
   broker: BrokerProcess,
   procs: Child[],

@@ -156,6 +156,19 @@ describe('bench --smoke', () => {
       expect(r.non2xx + r.errors + r.timeouts, r.target).toBe(0);
     }
   });
+
+  it('compares with etcd when an etcd binary is installed', () => {
+    const d = scenarioData<{
+      rows: { operation: string; memory?: number; batch?: number; etcd?: number }[];
+    } | null>(summary, 'etcd');
+    if (d === null) return; // no etcd on the PATH: the run said so loudly
+    expect(d.rows.length).toBeGreaterThan(0);
+    for (const r of d.rows) {
+      expect(r.memory, r.operation).toBeGreaterThan(0);
+      expect(r.batch, r.operation).toBeGreaterThan(0);
+      expect(r.etcd, r.operation).toBeGreaterThan(0);
+    }
+  });
 });
 
 interface Measured {
