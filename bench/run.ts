@@ -5,6 +5,7 @@
  * window per case; `-- --out DIR` writes the JSON there instead of bench/out/. See bench/README.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine, machineInfo } from './lib/machine.js';
@@ -64,7 +65,8 @@ let failed = false;
 
 for (const s of selected) {
   const started = performance.now();
-  process.stdout.write(`== ${s.name}: ${s.title}\n`);
+  const loadAtStart = loadavg()[0] ?? 0;
+  process.stdout.write(`== ${s.name}: ${s.title} (load average ${loadAtStart.toFixed(2)} at start)\n`);
   let result: ScenarioResult | undefined;
   try {
     result = await s.run({
@@ -93,6 +95,12 @@ for (const s of selected) {
     continue;
   }
   const seconds = (performance.now() - started) / 1000;
+  const loadAtEnd = loadavg()[0] ?? 0;
+  // Other work on the machine shows in the load average (2 cores: above ~2.5, we were not alone).
+  markdown.push(
+    `_${s.name}: load average ${loadAtStart.toFixed(2)} at start, ${loadAtEnd.toFixed(2)} at end, ${seconds.toFixed(0)} s._`,
+    '',
+  );
   if (result.skipped) {
     const loud = `!! SKIPPED ${s.name}: ${result.skipped}`;
     process.stdout.write(`${'!'.repeat(loud.length)}\n${loud}\n${'!'.repeat(loud.length)}\n\n`);
@@ -121,7 +129,7 @@ for (const s of selected) {
     { scenario: s.name, title: s.title, command, machine, smoke: values.smoke, ...result },
     outDir,
   );
-  process.stdout.write(`(${seconds.toFixed(1)} s; ${file})\n\n`);
+  process.stdout.write(`(${seconds.toFixed(1)} s, load average ${loadAtEnd.toFixed(2)} at end; ${file})\n\n`);
   summary.push({
     name: s.name,
     title: s.title,

@@ -145,11 +145,11 @@ export const etcd: Scenario = {
         skipped: 'no etcd binary on the PATH (Debian: apt-get install etcd-server); nothing compared',
       };
     }
-    const durationMs = ctx.durationMs ?? (ctx.smoke ? 300 : 5_000);
-    const warmupMs = ctx.smoke ? 100 : 1_500;
+    const durationMs = ctx.durationMs ?? (ctx.smoke ? 150 : 5_000);
+    const warmupMs = ctx.smoke ? 50 : 1_500;
     const concurrency = ctx.smoke ? 4 : 64;
-    const watchers = ctx.smoke ? 20 : 1_000;
-    const repeats = ctx.smoke ? 3 : 40;
+    const watchers = ctx.smoke ? 12 : 1_000;
+    const repeats = ctx.smoke ? 2 : 40;
     const dataDir = await mkdtemp(join(tmpdir(), 'leasewire-bench-etcd-batch-'));
     const etcdProc = await EtcdProcess.start(binary);
     const memory = await BrokerProcess.start({
@@ -160,7 +160,8 @@ export const etcd: Scenario = {
       kind: 'leasewire',
       options: { store: 'journal', fsync: 'batch', dataDir, ...LOAD_LIMITS },
     });
-    const procs = await startLoadProcesses(6, 'etcd-cmp');
+    // A load process, a writer, and watcher processes (each loads grpc-js for etcd3: fewer in smoke).
+    const procs = await startLoadProcesses(ctx.smoke ? 3 : 6, 'etcd-cmp');
     const [load, writer, ...watcherProcs] = procs as [Child, Child, ...Child[]];
     const rows: Row[] = [];
     const raw: Record<string, unknown> = { etcdVersion: etcdProc.version };

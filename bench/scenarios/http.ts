@@ -45,7 +45,7 @@ export async function runAutocannon(
   target: HttpTarget,
   store: string,
 ): Promise<HttpRow> {
-  const durationMs = ctx.durationMs ?? (ctx.smoke ? 500 : 10_000);
+  const durationMs = ctx.durationMs ?? (ctx.smoke ? 300 : 10_000);
   const warmupMs = ctx.smoke ? 0 : 2_000;
   ctx.progress.track(`http ${store}: ${HTTP_LABELS[target]}`, durationMs + warmupMs);
   const s0 = await broker.stats?.();
