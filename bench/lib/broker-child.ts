@@ -55,6 +55,7 @@ if (broker) {
           name: e.name,
           sessionId: e.sessionId,
           revision: e.revision,
+          eventAt: e.at,
         });
       }
     }

@@ -19,7 +19,11 @@ export class BrokerProcess {
   ) {}
 
   static async start(config: BrokerChildConfig, opts: BrokerProcessOptions = {}): Promise<BrokerProcess> {
-    const nodeArgs = ['--expose-gc'];
+    // BENCH_BROKER_NODE_ARGS: extra node flags for broker children (e.g. --trace-gc), for diagnosis.
+    const nodeArgs = [
+      '--expose-gc',
+      ...(process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ];
     if (opts.profileDir) {
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir);
       if (opts.profileName) nodeArgs.push('--cpu-prof-name', opts.profileName);

@@ -25,7 +25,15 @@ export interface BrokerStats {
 }
 
 export type TraceRecord =
-  | { t: 'event'; at: number; kind: string; name: string; sessionId: string; revision: number }
+  | {
+      t: 'event';
+      at: number;
+      kind: string;
+      name: string;
+      sessionId: string;
+      revision: number;
+      eventAt: number;
+    }
   | { t: 'grant'; at: number; name: string; sessionId: string; waitId: number; revision: number }
   | {
       t: 'join';

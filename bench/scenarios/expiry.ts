@@ -6,6 +6,7 @@ import type { CyclesResult } from '../lib/jobs/cycles.js';
 import type { ObservedExpiry } from '../lib/jobs/expiry.js';
 import { sourceAddress, startLoadProcesses, stopAll } from '../lib/load-process.js';
 import { LOAD_LIMITS } from '../lib/measure.js';
+import { quantileBound, scrapeHistogram, subtract } from '../lib/prom.js';
 import type { Child } from '../lib/rpc.js';
 import { check, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.js';
 
@@ -24,6 +25,8 @@ interface ExpiryCase {
   underLoad: boolean;
   /** Broker: expired event emitted − deadline. */
   revocation: LatencySummary;
+  /** Broker: expired event dispatched − the event's own `at` (wall ms): time between table and listeners. */
+  dispatchDelay: LatencySummary;
   /** Watcher: expired event received − deadline. */
   watcherSees: LatencySummary;
   /** The event's own `at` (whole ms) − deadline. */
@@ -32,7 +35,11 @@ interface ExpiryCase {
   nextHolder: LatencySummary;
   missing: { deadlines: number; revocations: number; watcher: number; grants: number };
   loadOpsPerSec: number | undefined;
+  /** The broker's own `leasewire_expiry_lag_seconds` (timer firing vs due), bucket upper bounds. */
+  timerLag: { count: number; p50AtMostMs: number | undefined; p99AtMostMs: number | undefined } | undefined;
 }
+
+const toMs = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
 
 async function runCase(
   ctx: ScenarioContext,
@@ -84,6 +91,7 @@ async function runCase(
     );
     await sleep(ctx.smoke ? 300 : 1_000); // let the load reach its pace before the kill
   }
+  const lagBefore = await scrapeHistogram(broker.httpUrl, 'leasewire_expiry_lag_seconds');
   await broker.call('trace-start', { kinds: ['expired', 'waitGranted'] });
   ctx.progress.track(`expiry ${label}: holders killed, waiting for revocations`);
   await procs.holders.call('kill');
@@ -99,6 +107,8 @@ async function runCase(
     if (observed.length >= holders && grants.length >= holders) break;
   }
   const trace = await broker.call<TraceRecord[]>('trace-stop');
+  const lagAfter = await scrapeHistogram(broker.httpUrl, 'leasewire_expiry_lag_seconds');
+  const timerLag = lagAfter ? subtract(lagAfter, lagBefore) : undefined;
   const loadResult = load ? await load : undefined;
   ctx.progress.done();
   await Promise.all(
@@ -115,6 +125,7 @@ async function runCase(
   const watcherSees = new Histogram();
   const eventAt = new Histogram();
   const nextHolder = new Histogram();
+  const dispatchDelay = new Histogram();
   let revocations = 0;
   for (const r of trace) {
     if (r.t !== 'event' || r.kind !== 'expired') continue;
@@ -122,6 +133,7 @@ async function runCase(
     if (d === undefined) continue;
     revocations++;
     revocation.recordMs(r.at - d);
+    dispatchDelay.recordMs(r.at - r.eventAt);
   }
   for (const e of observed) {
     const d = deadlineBySession.get(e.sessionId);
@@ -139,6 +151,7 @@ async function runCase(
     holders,
     underLoad,
     revocation: revocation.summary(),
+    dispatchDelay: dispatchDelay.summary(),
     watcherSees: watcherSees.summary(),
     eventAt: eventAt.summary(),
     nextHolder: nextHolder.summary(),
@@ -149,6 +162,13 @@ async function runCase(
       grants: holders - grants.length,
     },
     loadOpsPerSec: loadResult ? (loadResult.ops / loadMs) * 1000 : undefined,
+    timerLag: timerLag
+      ? {
+          count: timerLag.at(-1)?.count ?? 0,
+          p50AtMostMs: toMs(quantileBound(timerLag, 0.5)),
+          p99AtMostMs: toMs(quantileBound(timerLag, 0.99)),
+        }
+      : undefined,
   };
 }
 
@@ -190,6 +210,7 @@ export const expiry: Scenario = {
         'next holder p50',
         'next holder p99',
         'next holder max',
+        'timer lag p50/p99 ≤ (metrics)',
         'load ops/s',
         'missing',
       ],
@@ -198,12 +219,14 @@ export const expiry: Scenario = {
         ...fmt(c.revocation),
         ...fmt(c.watcherSees),
         ...fmt(c.nextHolder),
+        c.timerLag ? `${c.timerLag.p50AtMostMs ?? '—'} / ${c.timerLag.p99AtMostMs ?? '—'}` : '—',
         c.loadOpsPerSec,
         Object.values(c.missing).reduce((a, b) => a + b, 0),
       ]),
       notes: [
         'revoked: the broker emits the expired event (timed inside the broker process); watcher: a watching client receives it; next holder: the queued waiter receives its grant.',
         "Deadlines are read from the broker (store.sessionDeadline) right after the kill; a session's deadline is the last time it was heard + its TTL.",
+        "timer lag: the broker's leasewire_expiry_lag_seconds histogram over the case (how late its expiry timer fired vs the heap's due time; bucket upper bounds).",
       ],
     };
     const [idle, loaded] = cases;
