@@ -6,6 +6,7 @@
 import { summarizeProfile } from './lib/profile-summary.js';
 import { renderTable } from './lib/table.js';
 
+process.stdout.on('error', () => process.exit(0)); // piped into head
 const [file, topArg] = process.argv.slice(2);
 if (!file) {
   process.stderr.write('usage: node --import tsx bench/profile.ts <file.cpuprofile> [top]\n');
