@@ -145,8 +145,10 @@ export const etcd: Scenario = {
         skipped: 'no etcd binary on the PATH (Debian: apt-get install etcd-server); nothing compared',
       };
     }
-    const durationMs = ctx.durationMs ?? (ctx.smoke ? 150 : 5_000);
-    const warmupMs = ctx.smoke ? 50 : 1_500;
+    // Smoke windows stay long enough for a few etcd3 lock pairs (each several round trips plus a
+    // first gRPC connect) on a loaded CI machine: a 150 ms window once measured none.
+    const durationMs = ctx.durationMs ?? (ctx.smoke ? 600 : 5_000);
+    const warmupMs = ctx.smoke ? 300 : 1_500;
     const concurrency = ctx.smoke ? 4 : 64;
     const watchers = ctx.smoke ? 12 : 1_000;
     const repeats = ctx.smoke ? 2 : 40;
