@@ -67,7 +67,11 @@ async function openSessions(base: string, n: number): Promise<HttpSession[]> {
   return out;
 }
 
-/** Gives each autocannon connection its own session, kept across autocannon's context resets. */
+/**
+ * Gives each autocannon connection its own session, kept across autocannon's context resets.
+ * The warm-up's connections and the run's are different clients, and the warm-up's may still
+ * finish a request after the run starts: they get sessions of their own (values holds both sets).
+ */
 function perConnection(values: Record<string, unknown>[]): (client: Client) => void {
   let next = 0;
   return (client) => {
@@ -178,7 +182,7 @@ export async function runHttp(args: HttpArgs): Promise<HttpResult> {
       { [SECRET_HEADER]: holder!.secret },
     );
   } else if (args.target === 'lw-acquire-release' || args.target === 'lw-keepalive') {
-    sessions = await openSessions(args.base, args.connections);
+    sessions = await openSessions(args.base, args.warmupMs > 0 ? 2 * args.connections : args.connections);
   } else if (args.target === 'etcd-range') {
     await post(`${args.base}/v3/kv/put`, {
       key: Buffer.from('http-bench/held').toString('base64'),
