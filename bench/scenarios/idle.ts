@@ -248,6 +248,7 @@ export const idle: Scenario = {
           'lag p50 ms',
           'lag p99 ms',
           'lag max ms',
+          'idle parent lag p99/max ms',
         ],
         rows: result.windows.map((w) => [
           w.label,
