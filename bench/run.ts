@@ -15,6 +15,15 @@ import type { ScenarioResult, TargetCheck } from './lib/scenario.js';
 import { renderTable } from './lib/table.js';
 import { SCENARIOS } from './scenarios/index.js';
 
+// Exit (running 'exit' handlers: etcd is killed there) on Ctrl-C or a TERM; the broker and load
+// children exit by themselves when their IPC channel closes.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`\nbench: ${signal}, stopping\n`);
+    process.exit(130);
+  });
+}
+
 const { values } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },

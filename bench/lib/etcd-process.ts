@@ -33,6 +33,13 @@ function freePort(): Promise<number> {
   });
 }
 
+// etcd has no IPC channel to notice that the bench went away: kill it when this process exits
+// (run.ts turns SIGINT/SIGTERM into an exit, so Ctrl-C and the smoke test's timeout count).
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
 export interface EtcdCpu {
   at: number;
   ticks: number;
@@ -77,6 +84,8 @@ export class EtcdProcess {
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    running.add(proc);
+    proc.once('exit', () => running.delete(proc));
     let stderr = '';
     proc.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);

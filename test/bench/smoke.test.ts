@@ -25,7 +25,9 @@ function runSmoke(timeoutMs: number): Promise<{ code: number | null; output: str
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      // TERM first: the bench then stops its etcd (children without IPC would outlive a KILL).
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
       reject(new Error(`bench --smoke did not finish within ${timeoutMs} ms:\n${output}`));
     }, timeoutMs);
     child.on('exit', (code) => {
