@@ -18,7 +18,7 @@ import {
   type TargetCheck,
 } from '../lib/scenario.js';
 import { times } from '../lib/table.js';
-import { Completion, type SingleChangeResult, singleChanges } from './fanout.js';
+import { arrivalSummaries, Completion, type SingleChangeResult, singleChanges } from './fanout.js';
 import { HTTP_LABELS, type HttpRow, hasHttpApi, runAutocannon } from './http.js';
 
 /**
@@ -100,33 +100,13 @@ async function etcdSingleChanges(
     ),
   );
   await Promise.all([...procs, writer].map((p) => p.call('etcd-close')));
-  const last = new Histogram();
-  const first = new Histogram();
-  const mean = new Histogram();
-  for (const s of sends) {
-    let lastAt = 0;
-    let firstAt = Number.POSITIVE_INFINITY;
-    let sum = 0;
-    let count = 0;
-    for (const rep of reports) {
-      const a = rep.revisions.find((x) => x.revision === s.revision);
-      if (!a) continue;
-      lastAt = Math.max(lastAt, a.lastAt);
-      firstAt = Math.min(firstAt, a.firstAt);
-      sum += a.sumAt;
-      count += a.count;
-    }
-    if (count === 0) continue;
-    last.recordMs(lastAt - s.sentAt);
-    first.recordMs(firstAt - s.sentAt);
-    mean.recordMs(sum / count - s.sentAt);
-  }
+  const { last, first, mean } = arrivalSummaries(sends, reports);
   return {
     watchers,
     repeats,
-    last: last.summary(),
-    first: first.summary(),
-    mean: mean.summary(),
+    last,
+    first,
+    mean,
     brokerCpuPct: Number.NaN,
     incomplete,
   };

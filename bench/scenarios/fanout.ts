@@ -131,34 +131,14 @@ export async function singleChanges(
       p.call<{ revisions: RevisionArrivals[] }>('watch-report', { revisions: sends.map((s) => s.revision) }),
     ),
   );
-  const last = new Histogram();
-  const first = new Histogram();
-  const mean = new Histogram();
-  for (const s of sends) {
-    let lastAt = 0;
-    let firstAt = Number.POSITIVE_INFINITY;
-    let sum = 0;
-    let count = 0;
-    for (const rep of reports) {
-      const a = rep.revisions.find((x) => x.revision === s.revision);
-      if (!a) continue;
-      lastAt = Math.max(lastAt, a.lastAt);
-      firstAt = Math.min(firstAt, a.firstAt);
-      sum += a.sumAt;
-      count += a.count;
-    }
-    if (count === 0) continue;
-    last.recordMs(lastAt - s.sentAt);
-    first.recordMs(firstAt - s.sentAt);
-    mean.recordMs(sum / count - s.sentAt);
-  }
+  const { last, first, mean } = arrivalSummaries(sends, reports);
   await Promise.all(procs.map((p) => p.call('close-all')));
   return {
     watchers,
     repeats,
-    last: last.summary(),
-    first: first.summary(),
-    mean: mean.summary(),
+    last,
+    first,
+    mean,
     brokerCpuPct: cpuPercent(s0, s1),
     incomplete,
   };
@@ -346,3 +326,35 @@ export const fanout: Scenario = {
     return { tables, targets, data: { singles, burst: b } };
   },
 };
+
+/**
+ * For each change sent, when the last, the first and the average watcher had it (ms after the
+ * send), from every load process's arrival report. Changes no watcher saw are left out.
+ */
+export function arrivalSummaries(
+  sends: readonly { revision: number; sentAt: number }[],
+  reports: readonly { revisions: RevisionArrivals[] }[],
+): { last: LatencySummary; first: LatencySummary; mean: LatencySummary } {
+  const last = new Histogram();
+  const first = new Histogram();
+  const mean = new Histogram();
+  for (const s of sends) {
+    let lastAt = 0;
+    let firstAt = Number.POSITIVE_INFINITY;
+    let sum = 0;
+    let count = 0;
+    for (const rep of reports) {
+      const a = rep.revisions.find((x) => x.revision === s.revision);
+      if (!a) continue;
+      lastAt = Math.max(lastAt, a.lastAt);
+      firstAt = Math.min(firstAt, a.firstAt);
+      sum += a.sumAt;
+      count += a.count;
+    }
+    if (count === 0) continue;
+    last.recordMs(lastAt - s.sentAt);
+    first.recordMs(firstAt - s.sentAt);
+    mean.recordMs(sum / count - s.sentAt);
+  }
+  return { last: last.summary(), first: first.summary(), mean: mean.summary() };
+}
