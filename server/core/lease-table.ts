@@ -261,16 +261,7 @@ export class LeaseTable {
     // (grantNext does not check the limit), so admitting them here is what bounds the holdings.
     const committed = s.leases.size + s.waits.size;
     if (!held && !delay) {
-      if (committed >= this.options.maxLeasesPerSession) {
-        throw new LeasewireError(
-          'LIMIT_EXCEEDED',
-          `a session may hold at most ${this.options.maxLeasesPerSession} leases, counting queued waits`,
-          {
-            limit: 'maxLeasesPerSession',
-            max: this.options.maxLeasesPerSession,
-          },
-        );
-      }
+      this.assertUnderLeaseLimit(committed);
       const lease = this.grant(now, s, name, params.meta, this.clampLeaseTtl(params.ttlMs));
       return { kind: 'granted', lease: this.info(lease, now) };
     }
@@ -293,16 +284,7 @@ export class LeaseTable {
         },
       );
     }
-    if (committed >= this.options.maxLeasesPerSession) {
-      throw new LeasewireError(
-        'LIMIT_EXCEEDED',
-        `a session may hold at most ${this.options.maxLeasesPerSession} leases, counting queued waits`,
-        {
-          limit: 'maxLeasesPerSession',
-          max: this.options.maxLeasesPerSession,
-        },
-      );
-    }
+    this.assertUnderLeaseLimit(committed);
     if (this.waitsById.has(params.waitId)) throw new LeasewireError('BAD_REQUEST', 'waitId already in use');
     if (params.waitTimeoutMs === 0)
       throw new LeasewireError('WAIT_TIMEOUT', 'waitTimeoutMs is 0 and the lease is held');
@@ -477,6 +459,16 @@ export class LeaseTable {
   }
 
   // ---- internals ----
+
+  private assertUnderLeaseLimit(committed: number): void {
+    const max = this.options.maxLeasesPerSession;
+    if (committed < max) return;
+    throw new LeasewireError(
+      'LIMIT_EXCEEDED',
+      `a session may hold at most ${max} leases, counting queued waits`,
+      { limit: 'maxLeasesPerSession', max },
+    );
+  }
 
   /** Puts back a grant read from a snapshot or the journal; its TTL (if any) restarts now (R1). */
   private restoreLease(now: Now, e: TableSnapshot['leases'][number]): void {
