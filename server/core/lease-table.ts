@@ -64,6 +64,8 @@ type DeadlineKey =
   | { kind: 'wait'; waitId: number }
   | { kind: 'lockDelay'; name: string };
 
+const NO_OUTPUT: readonly Output[] = Object.freeze([]);
+
 export class LeaseTable {
   readonly options: LeaseTableOptions;
   private revision = 0;
@@ -156,7 +158,9 @@ export class LeaseTable {
   }
 
   /** Takes the outputs produced since the last drain. */
-  drain(): Output[] {
+  drain(): readonly Output[] {
+    // Runs after every frame and pong (touch): most calls have nothing, so allocate nothing for them.
+    if (this.out.length === 0) return NO_OUTPUT;
     const out = this.out;
     this.out = [];
     return out;

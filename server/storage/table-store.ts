@@ -238,7 +238,7 @@ export abstract class TableStore implements LeaseStore {
     return done;
   }
 
-  private dispatch(outputs: Output[]): void {
+  private dispatch(outputs: readonly Output[]): void {
     let events: LeaseEvent[] | undefined;
     for (const o of outputs) {
       switch (o.type) {

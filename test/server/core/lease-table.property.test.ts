@@ -241,7 +241,7 @@ class Model {
    * (absent for a bare advance): clean ends (release, close, cancel) must come from the matching call,
    * expiries only from a deadline that has been reached.
    */
-  observe(outputs: Output[], now: Now, cmd?: Cmd): void {
+  observe(outputs: readonly Output[], now: Now, cmd?: Cmd): void {
     let pendingWaitGrant: { name: string; sid: string; token: number } | undefined;
     let expectExpiredAfterLost: { name: string; token: number } | undefined;
     let previousOutput: Output | undefined;

@@ -934,7 +934,7 @@ describe('LeaseTable snapshot, restore and replay', () => {
     const table = new LeaseTable({ lockDelayMs: 500, minLeaseTtlMs: 100 });
     const clock = new FakeClock();
     const durable: ChangeRecord[] = [];
-    const keep = (out: Output[]) => {
+    const keep = (out: readonly Output[]) => {
       for (const o of out) {
         if (o.type === 'event' || o.type === 'sessionOpened' || o.type === 'sessionEnded') durable.push(o);
       }

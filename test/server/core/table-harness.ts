@@ -24,14 +24,14 @@ export function sessionRecord(id: string, ttlMs = 10_000, owner = `owner-${id}`)
   return { id, secretHash: `hash-${id}`, owner, ttlMs, createdAt: 1_700_000_000_000 };
 }
 
-export function eventsOf(outputs: Output[]): LeaseEvent[] {
+export function eventsOf(outputs: readonly Output[]): LeaseEvent[] {
   const out: LeaseEvent[] = [];
   for (const o of outputs) if (o.type === 'event') out.push(o.event);
   return out;
 }
 
 /** Outputs reduced to a compact, readable form for order assertions. */
-export function describeOutputs(outputs: Output[]): string[] {
+export function describeOutputs(outputs: readonly Output[]): string[] {
   return outputs.map((o) => {
     switch (o.type) {
       case 'event': {
